@@ -1,0 +1,5 @@
+import sys
+
+from nbsupport.cli import main
+
+sys.exit(main())

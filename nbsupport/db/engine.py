@@ -1,0 +1,64 @@
+"""Engine and session factory, with the pragmas SQLite needs to serve several threads and processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or answered with an operational error."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the console read while a re-test or the demo builder writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                         connect_args={"connect_timeout": 5})
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """A one-line reason without connection strings (which may carry a password)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return text[:200]
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A transaction: commit on success, roll back on any error, DB failures as DatabaseUnavailable."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except (OperationalError, DBAPIError) as exc:
+        session.rollback()
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise DatabaseUnavailable(f"database unavailable: {describe_db_error(exc)}") from None
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,202 @@
+"""Typed SQLAlchemy models. The schema is created by the Alembic migrations, never by `create_all`.
+
+Every lookup path the console uses has an index here; the migrations mirror these definitions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both backends (SQLite keeps no offset, so it is restored on read)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass timezone-aware UTC values")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT for tables that grow large.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+        datetime: UtcDateTime(),
+    }
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    strategy: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime]
+
+
+class EnvelopeKey(Base):
+    """The user's data-encryption key, stored only wrapped by a master key."""
+
+    __tablename__ = "envelope_keys"
+
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    wrapped_dek: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_version: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime]
+    rewrapped_at: Mapped[datetime | None]
+
+
+class ExchangeKey(Base):
+    __tablename__ = "exchange_keys"
+    __table_args__ = (
+        Index("ix_exchange_keys_user_id", "user_id"),
+        Index("ix_exchange_keys_key_prefix", "key_prefix"),
+        Index("ix_exchange_keys_key_suffix", "key_suffix"),
+        Index("ix_exchange_keys_fingerprint", "fingerprint"),
+        Index("ix_exchange_keys_exchange_diagnosis", "exchange", "last_diagnosis"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    exchange: Mapped[str] = mapped_column(String(40))  # ccxt exchange id
+    product: Mapped[str] = mapped_column(String(20))  # spot | futures | margin ...
+    label: Mapped[str] = mapped_column(String(100), default="")
+    key_prefix: Mapped[str] = mapped_column(String(8))
+    key_suffix: Mapped[str] = mapped_column(String(8))
+    # sha256 of the public API key, hex: matches a key a user quotes without storing it in clear.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    has_passphrase: Mapped[bool] = mapped_column(default=False)
+    has_uid: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    rotated_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    ip_whitelist: Mapped[list[str]] = mapped_column(default=list)
+    required_scopes: Mapped[list[str]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    last_test_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(String(20))
+    last_diagnosis: Mapped[str | None] = mapped_column(String(40))
+    # Scopes as last seen by a connection test: {scope: granted|missing|unknown}.
+    last_permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # AES-GCM sealed credentials; the associated data binds user, key id, exchange and credential_version.
+    credential_blob: Mapped[bytes] = mapped_column(LargeBinary)
+    credential_version: Mapped[int] = mapped_column(default=1)
+
+
+class ConnectionTest(Base):
+    __tablename__ = "connection_tests"
+    __table_args__ = (
+        Index("ix_connection_tests_key_started", "key_id", "started_at"),
+        Index("ix_connection_tests_started", "started_at"),
+        Index("ix_connection_tests_exchange_started", "exchange", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[int] = mapped_column(BigId, ForeignKey("exchange_keys.id", ondelete="CASCADE"))
+    exchange: Mapped[str] = mapped_column(String(40))  # denormalised for fleet statistics
+    started_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(20))  # save | retest | bulk | scheduled
+    actor: Mapped[str] = mapped_column(String(320), default="")
+    ticket: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(10))
+    diagnosis: Mapped[str] = mapped_column(String(40))
+    missing_scopes: Mapped[list[str]] = mapped_column(default=list)
+    permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    exchange_error: Mapped[str] = mapped_column(String(500), default="")
+    requests: Mapped[int] = mapped_column(default=0)
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    egress_ip: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class BackfillRun(Base):
+    __tablename__ = "backfill_runs"
+    __table_args__ = (Index("ix_backfill_runs_key_window", "key_id", "window_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[int] = mapped_column(BigId, ForeignKey("exchange_keys.id", ondelete="CASCADE"))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    started_at: Mapped[datetime]
+    closed_orders_rows: Mapped[int] = mapped_column(default=0)
+    trades_rows: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(20))  # ok | failed
+    error: Mapped[str] = mapped_column(String(500), default="")
+
+
+class PlacedOrdersDay(Base):
+    """Orders the platform's strategies placed per key and day: evidence for backfill checks."""
+
+    __tablename__ = "placed_orders_daily"
+
+    key_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("exchange_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    orders_placed: Mapped[int] = mapped_column(default=0)
+    orders_filled: Mapped[int] = mapped_column(default=0)
+
+
+class RetestLease(Base):
+    """At most one connection test per key at a time, across threads and processes."""
+
+    __tablename__ = "retest_leases"
+
+    key_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Append-only: the migrations install triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_actor_at", "actor", "at"),
+        Index("ix_audit_events_subject_key", "subject_key_id"),
+        Index("ix_audit_events_subject_user", "subject_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20), default="")
+    action: Mapped[str] = mapped_column(String(40))
+    ticket: Mapped[str] = mapped_column(String(200), default="")
+    subject_user_id: Mapped[int | None] = mapped_column(BigId)
+    subject_key_id: Mapped[int | None] = mapped_column(BigId)
+    result: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

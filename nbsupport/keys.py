@@ -1,0 +1,193 @@
+"""Storing exchange keys, their masked metadata, and opening credentials for a connection test."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import ccxt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nbsupport import crypto
+from nbsupport.credentials import Credentials, mask
+from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
+from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
+
+ROTATION_DAYS = 90
+DEFAULT_PRODUCT = {"krakenfutures": "futures", "binanceusdm": "futures", "binancecoinm": "futures"}
+
+
+class KeyInputError(ValueError):
+    """Bad input for a key (unknown exchange, empty secret, bad IP...). Never contains the secret."""
+
+
+def fingerprint(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or any(c.isspace() for c in email) or len(email) > 320:
+        raise KeyInputError("not a valid email address")
+    return email
+
+
+def get_or_create_user(session: Session, email: str, now: datetime | None = None) -> User:
+    email = normalise_email(email)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        user = User(email=email, display_name=email.split("@")[0], created_at=now or utcnow())
+        session.add(user)
+        session.flush()
+    return user
+
+
+def user_dek(session: Session, keyring: crypto.MasterKeyring, user_id: int, create: bool = False) -> bytes:
+    envelope = session.get(EnvelopeKey, user_id)
+    if envelope is None:
+        if not create:
+            raise crypto.DecryptionFailed("this user has no envelope key")
+        dek = crypto.new_dek()
+        wrapped, version = crypto.wrap_dek(keyring, user_id, dek)
+        session.add(EnvelopeKey(user_id=user_id, wrapped_dek=wrapped, master_key_version=version,
+                                created_at=utcnow(), rewrapped_at=None))
+        session.flush()
+        return dek
+    return crypto.unwrap_dek(keyring, user_id, envelope.wrapped_dek, envelope.master_key_version)
+
+
+def _check_ips(ips: Sequence[str]) -> list[str]:
+    checked = []
+    for ip in ips:
+        try:
+            checked.append(str(ipaddress.ip_network(ip.strip(), strict=False)))
+        except ValueError:
+            raise KeyInputError(f"not an IP address or network: {ip.strip()[:60]!r}") from None
+    return checked
+
+
+def third_credential_name(exchange: str) -> str | None:
+    """Which third value the venue issues: ccxt's `password` (passphrase) or `uid`."""
+    required = getattr(ccxt, exchange)().requiredCredentials
+    if required.get("password"):
+        return "password"
+    if required.get("uid"):
+        return "uid"
+    return None
+
+
+def add_key(
+    session: Session,
+    keyring: crypto.MasterKeyring,
+    *,
+    user_email: str,
+    exchange: str,
+    credentials: Credentials,
+    label: str = "",
+    product: str | None = None,
+    ip_whitelist: Sequence[str] = (),
+    expires_at: datetime | None = None,
+    required_scopes: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> ExchangeKey:
+    """Seal and store a key. The row id is part of the associated data, so it is inserted first."""
+    if exchange not in ccxt.exchanges:
+        raise KeyInputError(f"unknown exchange id {exchange[:40]!r} (use a ccxt id such as kraken)")
+    if not credentials.api_key.strip() or not credentials.secret.strip():
+        raise KeyInputError("the API key and the secret must not be empty")
+    scopes = list(required_scopes) if required_scopes is not None else [s.value for s in STRATEGY_SCOPES]
+    unknown = [s for s in scopes if s not in Scope.__members__.values()]
+    if unknown:
+        raise KeyInputError(f"unknown scope(s): {', '.join(unknown)}")
+    now = now or utcnow()
+    user = get_or_create_user(session, user_email, now)
+    dek = user_dek(session, keyring, user.id, create=True)
+    row = ExchangeKey(
+        user_id=user.id, exchange=exchange, product=product or DEFAULT_PRODUCT.get(exchange, "spot"),
+        label=label[:100], key_prefix=credentials.api_key[:4], key_suffix=credentials.api_key[-4:],
+        fingerprint=fingerprint(credentials.api_key), has_passphrase=credentials.password is not None,
+        has_uid=credentials.uid is not None, created_at=now, rotated_at=now, expires_at=expires_at,
+        ip_whitelist=_check_ips(ip_whitelist), required_scopes=scopes, credential_blob=b"",
+        credential_version=1, last_permissions={},
+    )
+    session.add(row)
+    session.flush()
+    row.credential_blob = crypto.seal_credentials(
+        dek, credentials.to_bytes(), crypto.credential_aad(user.id, row.id, exchange, row.credential_version)
+    )
+    session.flush()
+    return row
+
+
+def open_credentials(session: Session, keyring: crypto.MasterKeyring, key_id: int) -> Credentials:
+    """Decrypt a key's credentials for the connection test only; callers must not keep the result."""
+    row = session.get(ExchangeKey, key_id)
+    if row is None:
+        raise KeyInputError(f"no exchange key with id {key_id}")
+    dek = user_dek(session, keyring, row.user_id)
+    aad = crypto.credential_aad(row.user_id, row.id, row.exchange, row.credential_version)
+    return Credentials.from_bytes(crypto.open_credentials(dek, row.credential_blob, aad))
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """Everything a support page may show about a key: masked metadata, never a secret."""
+
+    id: int
+    user_id: int
+    exchange: str
+    product: str
+    label: str
+    masked_key: str
+    fingerprint: str
+    has_passphrase: bool
+    has_uid: bool
+    created_at: datetime
+    rotated_at: datetime | None
+    rotation_age_days: int | None
+    rotation_overdue: bool
+    expires_at: datetime | None
+    days_to_expiry: int | None
+    ip_whitelist: list[str]
+    required_scopes: list[str]
+    permissions: dict[str, Any]
+    withdraw_granted: bool
+    status: str
+    last_test_at: datetime | None
+    last_outcome: str | None
+    last_diagnosis: str | None
+    envelope_version: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+
+
+def key_view(row: ExchangeKey, envelope_version: str | None, now: datetime | None = None) -> KeyView:
+    now = now or utcnow()
+    age = (now - row.rotated_at).days if row.rotated_at else None
+    return KeyView(
+        id=row.id, user_id=row.user_id, exchange=row.exchange, product=row.product, label=row.label,
+        masked_key=f"{row.key_prefix}…{row.key_suffix}", fingerprint=row.fingerprint[:16],
+        has_passphrase=row.has_passphrase, has_uid=row.has_uid, created_at=row.created_at,
+        rotated_at=row.rotated_at, rotation_age_days=age,
+        rotation_overdue=age is not None and age > ROTATION_DAYS, expires_at=row.expires_at,
+        days_to_expiry=(row.expires_at - now).days if row.expires_at else None,
+        ip_whitelist=list(row.ip_whitelist or []), required_scopes=list(row.required_scopes or []),
+        permissions=dict(row.last_permissions or {}),
+        withdraw_granted=(row.last_permissions or {}).get(Scope.WITHDRAW) == "granted",
+        status=row.status, last_test_at=row.last_test_at, last_outcome=row.last_outcome,
+        last_diagnosis=row.last_diagnosis, envelope_version=envelope_version,
+    )
+
+
+__all__ = ["Credentials", "KeyInputError", "KeyView", "add_key", "key_view", "mask", "open_credentials"]
