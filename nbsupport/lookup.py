@@ -167,7 +167,7 @@ def lookup(session: Session, text: str, limit: int = MAX_RESULTS) -> LookupResul
         return result
     envelopes = dict(session.execute(
         select(EnvelopeKey.user_id, EnvelopeKey.master_key_version).where(EnvelopeKey.user_id.in_(user_ids))
-    ).tuples().all())
+    ).all())
     for user in session.scalars(select(User).where(User.id.in_(user_ids)).order_by(User.id)):
         result.users.append(UserCard(user.id, user.email, user.display_name, user.strategy, user.created_at,
                                      envelopes.get(user.id)))

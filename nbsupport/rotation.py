@@ -28,8 +28,8 @@ def versions_in_use(console: Console) -> dict[str, int]:
     with console.session() as session:
         rows = session.execute(
             select(EnvelopeKey.master_key_version, func.count()).group_by(EnvelopeKey.master_key_version)
-        ).tuples()
-        return dict(rows.all())
+        )
+        return {version: count for version, count in rows}
 
 
 def rotate_master_key(

@@ -24,7 +24,6 @@ USER_ERRORS = (CliError, CryptoError, DatabaseUnavailable, KeyInputError, Lookup
 COMMAND_MODULES: tuple[str, ...] = (
     "nbsupport.cli.keys_cmd",
     "nbsupport.cli.admin_cmd",
-    "nbsupport.cli.guide_cmd",
 )
 
 
