@@ -24,6 +24,9 @@ USER_ERRORS = (CliError, CryptoError, DatabaseUnavailable, KeyInputError, Lookup
 COMMAND_MODULES: tuple[str, ...] = (
     "nbsupport.cli.keys_cmd",
     "nbsupport.cli.admin_cmd",
+    "nbsupport.cli.guide_cmd",
+    "nbsupport.cli.conntest_cmd",
+    "nbsupport.cli.fleet_cmd",
 )
 
 

@@ -1,0 +1,76 @@
+"""A fix from the error guide as a card: title, cause, steps and a copy-ready customer reply.
+
+Shared by the error-guide page (pasted error -> best match) and the key-detail page (connection-test
+diagnosis -> `fix_for`). Guide text is trusted Markdown shipped in the package; anything a user pasted
+goes through `escape_markdown` or `st.code`, never through HTML.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import streamlit as st
+
+from nbsupport.guide import GENERIC_VENUE, FixRow, Match
+
+HIGHLIGHT_CONTEXT_CHARS = 80
+# CommonMark lets a backslash escape any ASCII punctuation; escaping all of it is simplest and safe.
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def escape_markdown(text: str) -> str:
+    """Pasted text as inert Markdown: no HTML, links, emphasis or math; control characters dropped."""
+    cleaned = "".join(
+        " " if ch.isspace() else "\ufffd" if unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch
+        for ch in text
+    )
+    return _MD_PUNCTUATION.sub(r"\\\1", _WHITESPACE.sub(" ", cleaned))
+
+
+def code_span(text: str) -> str:
+    """`text` as a Markdown code span, whatever backticks it holds (its content is never parsed)."""
+    flat = _WHITESPACE.sub(" ", "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in text))
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {flat} {fence}"
+
+
+def highlight_markdown(text: str, span: tuple[int, int], context: int = HIGHLIGHT_CONTEXT_CHARS) -> str:
+    """The matched part of pasted text as a code span, with escaped context on either side."""
+    start, end = max(0, span[0]), min(len(text), span[1])
+    before = text[max(0, start - context) : start]
+    after = text[end : end + context]
+    prefix = "…" if start > context else ""
+    suffix = "…" if end + context < len(text) else ""
+    return f"{prefix}{escape_markdown(before)}{code_span(text[start:end])}{escape_markdown(after)}{suffix}"
+
+
+def venue_label(venue: str) -> str:
+    return "any other venue" if venue == GENERIC_VENUE else venue
+
+
+def render_fix_card(
+    row: FixRow,
+    *,
+    match: Match | None = None,
+    pasted: str | None = None,
+    link: str | None = None,
+) -> None:
+    """Render one fix. With `match` and `pasted`, also show where the error was found in the paste."""
+    with st.container(border=True):
+        st.subheader(row.title, anchor=False)
+        st.caption(
+            f"`{row.fix_id}` · {venue_label(row.venue)} · diagnosis `{row.diagnosis.value}` · "
+            f"severity {row.severity.value} · guide `{row.anchor}`"
+        )
+        if match is not None and pasted is not None:
+            st.markdown(f"**Found in the paste:** {highlight_markdown(pasted, match.span)}")
+        st.markdown(f"**Cause.** {row.cause}")
+        st.markdown("**Fix**")
+        st.markdown("\n".join(f"{number}. {step}" for number, step in enumerate(row.steps, start=1)))
+        st.markdown("**Reply to the customer** (copy with the icon at the top right)")
+        st.code(row.customer_reply, language=None, wrap_lines=True)
+        if link is not None:
+            st.markdown(f"[Link to this fix]({link})")
