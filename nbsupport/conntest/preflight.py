@@ -1,0 +1,74 @@
+"""Checks that need no network: a key that fails one is diagnosed without sending a single request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+
+import ccxt
+
+from nbsupport.conntest.result import KeyMeta
+from nbsupport.credentials import Credentials
+from nbsupport.diagnosis import Diagnosis
+from nbsupport.keys import ROTATION_DAYS
+from nbsupport.venues.base import Venue
+
+EXPIRY_WARNING_DAYS = 14
+
+# ccxt credential names -> what the user calls them; the console stores only these four.
+_STORED = {"apiKey": "API key", "secret": "secret", "password": "passphrase", "uid": "user id"}
+
+
+@dataclass
+class Preflight:
+    fatal: Diagnosis | None = None
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@cache
+def required_credentials(exchange_id: str) -> tuple[str, ...]:
+    required = getattr(ccxt, exchange_id)().requiredCredentials
+    return tuple(name for name, needed in required.items() if needed)
+
+
+def _whitespace_problem(credentials: Credentials) -> str | None:
+    if any(c.isspace() for c in credentials.api_key):
+        return "the API key contains whitespace: it was pasted with a space or line break"
+    if any(c.isspace() for c in credentials.secret):
+        inner = credentials.secret.strip() != credentials.secret or " " in credentials.secret.strip()
+        hint = " (a '+' turned into a space by a clipboard is the classic cause)" if inner else ""
+        return f"the secret contains whitespace{hint}"
+    return None
+
+
+def run_preflight(credentials: Credentials, meta: KeyMeta, venue: Venue, now: datetime) -> Preflight:
+    result = Preflight()
+    values = {"apiKey": credentials.api_key, "secret": credentials.secret, "password": credentials.password,
+              "uid": credentials.uid}
+    needed = required_credentials(meta.exchange)
+    missing = [_STORED.get(name, name) for name in needed if not values.get(name)]
+    if missing:
+        result.fatal = Diagnosis.SECRET_MALFORMED
+        result.reason = f"{meta.exchange} needs a {', '.join(missing)} and none is stored"
+        return result
+    problem = _whitespace_problem(credentials) or venue.check_secret(credentials.secret)
+    if problem:
+        result.fatal, result.reason = Diagnosis.SECRET_MALFORMED, problem
+        return result
+    if credentials.password is not None and credentials.password != credentials.password.strip():
+        result.warnings.append("the passphrase starts or ends with whitespace; check it was pasted exactly")
+    if meta.expires_at is not None:
+        if meta.expires_at <= now:
+            result.fatal = Diagnosis.KEY_EXPIRED
+            result.reason = f"the key expired on {meta.expires_at:%Y-%m-%d} (stored expiry)"
+            return result
+        if meta.expires_at - now < timedelta(days=EXPIRY_WARNING_DAYS):
+            result.warnings.append(f"the key expires on {meta.expires_at:%Y-%m-%d}; ask for a new one now")
+    if meta.rotated_at is not None:
+        age = (now - meta.rotated_at).days
+        if age > ROTATION_DAYS:
+            result.warnings.append(
+                f"the key was last rotated {age} days ago (policy: every {ROTATION_DAYS} days)")
+    return result

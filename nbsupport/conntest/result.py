@@ -1,0 +1,83 @@
+"""The plain objects a connection test hands back: progress events, the result, a refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from nbsupport.diagnosis import STRATEGY_SCOPES
+
+
+class RetestRefused(Exception):
+    """A re-test that was not started; the message is written for the agent who asked."""
+
+    def __init__(self, reason: str, retry_after_s: int, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # "in_progress" | "cooldown"
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class ProgressEvent:
+    step: str  # "preflight" | "balance" | "key_info" | "scope:<scope>" | "sibling"
+    status: str  # "running" | "ok" | "failed" | "skipped" | "warning"
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"step": self.step, "status": self.status, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class KeyMeta:
+    """What the test needs to know about a stored key besides its credentials (never a secret)."""
+
+    key_id: int | None = None
+    exchange: str = "kraken"
+    required_scopes: tuple[str, ...] = tuple(s.value for s in STRATEGY_SCOPES)
+    expires_at: datetime | None = None
+    rotated_at: datetime | None = None
+    # The addresses the user says they whitelisted on the venue (stored at key entry).
+    ip_whitelist: tuple[str, ...] = ()
+
+
+@dataclass
+class TestResult:
+    __test__ = False  # not a pytest test class, despite the name
+
+    key_id: int | None
+    test_id: int | None
+    outcome: str
+    diagnosis: str
+    missing_permissions: list[str]
+    permissions: dict[str, str]
+    exchange_error: str
+    requests: int
+    duration_ms: int
+    fix: dict[str, Any]
+    egress_ip: str
+    warnings: list[str]
+    steps: list[ProgressEvent]
+    started_at: datetime
+    # Extra facts for support (egress_mismatch, key settings read from the venue); never a secret.
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The issue's contract JSON, plus test_id, egress_ip, warnings, steps, started_at and detail."""
+        return {
+            "key_id": self.key_id,
+            "outcome": self.outcome,
+            "diagnosis": self.diagnosis,
+            "missing_permissions": list(self.missing_permissions),
+            "permissions": dict(self.permissions),
+            "exchange_error": self.exchange_error,
+            "requests": self.requests,
+            "duration_ms": self.duration_ms,
+            "fix": dict(self.fix),
+            "test_id": self.test_id,
+            "egress_ip": self.egress_ip,
+            "warnings": list(self.warnings),
+            "steps": [s.as_dict() for s in self.steps],
+            "started_at": self.started_at.isoformat(),
+            "detail": dict(self.detail),
+        }

@@ -1,0 +1,312 @@
+"""The probe plan: preflight, one balance request, the key's settings or scope probes, the sibling check.
+
+Requests per plan (every request for one key strictly after the previous one; nothing changes state):
+
+================================================  ======  =============  =======  ===================
+case                                              kraken  krakenfutures  binance  other ccxt venues
+================================================  ======  =============  =======  ===================
+secret malformed, credential missing, expired     0       0              0        0
+healthy key, key settings readable                2       2              2        1 + public loads
+healthy key, key settings unavailable             7       5              2        -
+credentials refused (sibling product tried once)  2       3              2        1
+permission refused on balance, key settings read  2       2              2        1
+... and key settings unavailable                  7       3              -        -
+transient failure (rate limit, 5xx, network...)   1       1              1        1
+================================================  ======  =============  =======  ===================
+
+Kraken spot: Balance, GetApiKeyInfo; without key info OpenOrders, ClosedOrders, AddOrder(validate),
+CancelOrder(impossible txid), WithdrawInfo(impossible key) (nbsupport.venues.kraken). On Kraken's per-key
+counter (Starter: 15, -0.33/s, shared with the user's strategy) that is 2 points, or 5 with the probes.
+Futures: accounts, the key check; without it openorders, fills, cancelorder(impossible id). Binance:
+account, apiRestrictions. Other venues: ccxt's fetch_balance (public market loading first, unsigned).
+A full test costs one round trip per request: ccxt's rate limiter is off (nbsupport.venues.client); the
+key's budget is protected by the per-key lease and cooldown (nbsupport.conntest.locks).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from nbsupport.config import Settings
+from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND, Egress, Evidence, key_settings_findings, verdict
+from nbsupport.conntest.fix import fix_payload
+from nbsupport.conntest.preflight import run_preflight
+from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult
+from nbsupport.credentials import Credentials
+from nbsupport.diagnosis import Diagnosis, Scope, ScopeState
+from nbsupport.venues.base import TERMINAL_KINDS, ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError
+from nbsupport.venues.client import build_client, guard_ccxt_logger
+from nbsupport.venues.kraken import NONCES
+from nbsupport.venues.registry import venue_for
+from nbsupport.venues.wire import Wire
+
+Progress = Callable[[ProgressEvent], None]
+
+
+class _Run:
+    def __init__(self, credentials: Credentials, meta: KeyMeta, settings: Settings,
+                 progress: Progress | None) -> None:
+        self.credentials = credentials
+        self.meta = meta
+        self.settings = settings
+        self.progress = progress
+        self.venue = venue_for(meta.exchange)
+        self.steps: list[ProgressEvent] = []
+        self.requests = 0
+        self.started = datetime.now(UTC)
+        self.evidence = Evidence(
+            required=[Scope(s) for s in meta.required_scopes],
+            egress=Egress(via_proxy=bool(settings.egress_proxy), egress_ip=settings.egress_ip),
+            now=self.started,
+        )
+
+    # --- reporting ---------------------------------------------------------------------------------------
+
+    def emit(self, step: str, status: str, detail: str = "") -> None:
+        event = ProgressEvent(step, status, detail)
+        if status != "running":
+            self.steps.append(event)
+        if self.progress is not None:
+            self.progress(event)
+
+    def failed(self, step: str, error: VenueError) -> None:
+        self.emit(step, "failed", f"{error.kind.value}: {error.code}")
+
+    # --- the plan ----------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.emit("preflight", "running")
+        pre = run_preflight(self.credentials, self.meta, self.venue, self.started)
+        self.evidence.warnings.extend(pre.warnings)
+        if pre.fatal is not None:
+            self.emit("preflight", "failed", pre.reason)
+            self.evidence.detail["preflight"] = pre.reason
+            self.evidence.fail(pre.fatal)
+            return
+        self.emit("preflight", "warning" if pre.warnings else "ok", "; ".join(pre.warnings))
+        wire = self._wire(self.venue, self.meta.exchange)
+        try:
+            self._plan(wire)
+        finally:
+            self.requests += wire.requests
+            wire.close()
+
+    def _wire(self, venue: Venue, exchange_id: str) -> Wire:
+        client = build_client(exchange_id, self.credentials, self.settings, venue)
+        return Wire(client, venue, (self.credentials.api_key, self.credentials.secret,
+                                    self.credentials.password or "", self.credentials.uid or ""))
+
+    def _plan(self, wire: Wire) -> None:
+        self.emit("balance", "running")
+        refused: VenueError | None = None
+        try:
+            self.venue.balance(wire)
+        except ProbeFailed as failed:
+            refused = failed.error
+        if refused is not None:
+            self.failed("balance", refused)
+            self._balance_refused(wire, refused)
+            return
+        self.emit("balance", "ok")
+        self.evidence.scopes[Scope.QUERY_FUNDS] = ScopeState.GRANTED
+        info, error = self._key_info(wire)
+        # A key-settings answer in an unexpected shape is no reason to stop: the scope probes still work.
+        if error is not None and error.kind in TERMINAL_KINDS and error.kind is not ErrorKind.GARBAGE:
+            self.evidence.fail(DIAGNOSIS_BY_KIND[error.kind], error)
+            return
+        if info is not None:
+            self._apply_key_info(info, balance_ok=True)
+        else:
+            self._probe_scopes(wire)
+
+    def _key_info(self, wire: Wire) -> tuple[KeyInfo | None, VenueError | None]:
+        self.emit("key_info", "running")
+        try:
+            info = self.venue.key_info(wire)
+        except ProbeFailed as failed:
+            self.failed("key_info", failed.error)
+            return None, failed.error
+        if info is None:
+            self.emit("key_info", "skipped", f"{self.meta.exchange} reports no key settings")
+            return None, None
+        shown = ", ".join(f"{k}={v}" for k, v in info.summary.items() if k != "permissions")
+        self.emit("key_info", "ok", shown)
+        return info, None
+
+    def _apply_key_info(self, info: KeyInfo, *, balance_ok: bool) -> None:
+        self.evidence.key_info = info
+        scopes = dict(info.scopes)
+        # What the balance call itself showed beats what the settings claim.
+        scopes[Scope.QUERY_FUNDS] = ScopeState.GRANTED if balance_ok else ScopeState.MISSING
+        self.evidence.scopes.update(scopes)
+        self.evidence.detail["key_settings"] = {
+            **info.summary,
+            "ip_allowlist": info.ip_allowlist,
+            "ip_restricted": info.ip_restricted,
+            "nonce_window": info.nonce_window,
+            "expires_at": info.expires_at.isoformat() if info.expires_at else None,
+            "query_from": info.query_from.isoformat() if info.query_from else None,
+            "query_to": info.query_to.isoformat() if info.query_to else None,
+        }
+        key_settings_findings(self.evidence, info)
+
+    def _probe_scopes(self, wire: Wire) -> None:
+        wanted = [s for s in self.venue.probe_scopes if s in self.evidence.required or s is Scope.WITHDRAW]
+        for scope in wanted:
+            step = f"scope:{scope.value}"
+            self.emit(step, "running")
+            try:
+                state = self.venue.probe(wire, scope)
+            except ProbeFailed as failed:
+                self.failed(step, failed.error)
+                if failed.error.kind in TERMINAL_KINDS:
+                    self.evidence.fail(DIAGNOSIS_BY_KIND[failed.error.kind], failed.error)
+                    return
+                self.evidence.warnings.append(f"{scope.value}: unexpected answer {failed.error.code}")
+                continue
+            self.evidence.scopes[scope] = state
+            required = scope in self.evidence.required
+            if state is ScopeState.MISSING and required and self.evidence.error is None:
+                self.evidence.error = wire.last_error
+            self.emit(step, "ok" if state is ScopeState.GRANTED else "failed", state.value)
+        for implied, source in self.venue.implied_scopes.items():
+            if implied in self.evidence.required:
+                self.evidence.scopes[implied] = self.evidence.scopes.get(source, ScopeState.UNKNOWN)
+        if self.evidence.scopes.get(Scope.WITHDRAW, ScopeState.UNKNOWN) is ScopeState.UNKNOWN:
+            self.evidence.warnings.append(self.venue.withdraw_note())
+
+    # --- when the balance call was refused ---------------------------------------------------------------
+
+    def _balance_refused(self, wire: Wire, error: VenueError) -> None:
+        kind = error.kind
+        ambiguous_auth = kind is ErrorKind.AUTH and self.venue.auth_is_ambiguous
+        if kind is ErrorKind.DENIED or kind is ErrorKind.AMBIGUOUS_AUTH or ambiguous_auth:
+            self._refused_differential(wire, error)
+        elif kind is ErrorKind.AUTH:
+            self._credentials_refused(error)
+        elif kind is ErrorKind.IP_DENIED:
+            self.evidence.fail_ip(error)
+        else:
+            self.evidence.fail(DIAGNOSIS_BY_KIND[kind], error)
+
+    def _refused_differential(self, wire: Wire, error: VenueError) -> None:
+        """Refused for key, address or permission: ask the key's settings (they need no permission)."""
+        info, info_error = self._key_info(wire)
+        if info is not None:
+            if error.kind is ErrorKind.AMBIGUOUS_AUTH and info.ip_restricted:
+                self.evidence.fail_ip(error, info.ip_allowlist)
+            self._apply_key_info(info, balance_ok=False)
+            if self.evidence.failure is None:
+                scopes, required = self.evidence.scopes, self.evidence.required
+                missing = any(scopes.get(s) is ScopeState.MISSING for s in required)
+                # Settings that grant everything yet a refused balance: nothing here explains it.
+                self.evidence.fail(Diagnosis.MISSING_PERMISSION if missing else Diagnosis.UNKNOWN, error)
+            return
+        if info_error is not None and info_error.kind in TERMINAL_KINDS:
+            self.evidence.fail(DIAGNOSIS_BY_KIND[info_error.kind], info_error)
+            return
+        if error.kind is ErrorKind.DENIED and info_error is not None and info_error.kind is ErrorKind.DENIED:
+            # A call that needs no permission was refused with the permission error: it is the address.
+            self.evidence.fail_ip(error)
+            return
+        if error.kind is ErrorKind.DENIED:
+            self.evidence.scopes[Scope.QUERY_FUNDS] = ScopeState.MISSING
+            self._probe_scopes(wire)
+            if self.evidence.failure is not None:
+                return
+            probed = [self.evidence.scopes.get(s) for s in self.venue.probe_scopes]
+            if probed and all(state is ScopeState.MISSING for state in probed):
+                self.evidence.warnings.append("every scope was refused: either the address is outside the "
+                                              "key's allowlist or the key has no permissions at all")
+                self.evidence.fail_ip(error)
+            else:
+                self.evidence.fail(Diagnosis.MISSING_PERMISSION, error)
+            return
+        self._credentials_refused(error)
+
+    def _credentials_refused(self, error: VenueError) -> None:
+        sibling = self.venue.sibling
+        if sibling is not None and self._sibling_accepts(sibling):
+            self.evidence.detail["accepted_by"] = sibling
+            self.evidence.fail(Diagnosis.WRONG_PRODUCT, error)
+            return
+        if self.evidence.egress.stored_whitelist_points_at_ip(self.meta.ip_whitelist):
+            self.evidence.warnings.append("the venue gives one answer for a wrong key and for an address "
+                                          "outside the key's whitelist; the stored whitelist points at the "
+                                          "address")
+            self.evidence.fail_ip(error)
+            return
+        self.evidence.fail(Diagnosis.CREDENTIALS_REJECTED, error)
+
+    def _sibling_accepts(self, sibling: str) -> bool:
+        venue = venue_for(sibling)
+        self.emit("sibling", "running", sibling)
+        problem = venue.check_secret(self.credentials.secret)
+        if problem:
+            self.emit("sibling", "skipped", problem)
+            return False
+        wire = self._wire(venue, sibling)
+        try:
+            venue.balance(wire)
+        except ProbeFailed as failed:
+            self.failed("sibling", failed.error)
+            self.evidence.detail["sibling"] = {"exchange": sibling, "error": failed.error.code}
+            return False
+        finally:
+            self.requests += wire.requests
+            wire.close()
+        self.emit("sibling", "ok", f"{sibling} accepts these credentials")
+        return True
+
+    # --- result ------------------------------------------------------------------------------------------
+
+    def result(self, duration_ms: int) -> TestResult:
+        concluded = verdict(self.evidence)
+        egress = self.evidence.egress
+        mismatch = bool(self.evidence.detail.get("egress_mismatch"))
+        return TestResult(
+            key_id=self.meta.key_id,
+            test_id=None,
+            outcome=concluded.outcome.value,
+            diagnosis=concluded.diagnosis.value,
+            missing_permissions=concluded.missing,
+            permissions=concluded.permissions,
+            exchange_error=concluded.exchange_error,
+            requests=self.requests,
+            duration_ms=duration_ms,
+            fix=fix_payload(concluded.diagnosis.value, self.meta.exchange, egress_mismatch=mismatch,
+                            egress_ip=egress.egress_ip, left_from=egress.left_from),
+            egress_ip=egress.left_from,
+            warnings=list(dict.fromkeys(self.evidence.warnings)),
+            steps=list(self.steps),
+            started_at=self.started,
+            detail=dict(self.evidence.detail),
+        )
+
+
+def test_credentials(
+    exchange_id: str,
+    credentials: Credentials,
+    key_meta: KeyMeta | None,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> TestResult:
+    """Run the plan for one key without touching the database. Thread-safe; one key at a time per key."""
+    guard_ccxt_logger()
+    meta = key_meta or KeyMeta(exchange=exchange_id)
+    if meta.exchange != exchange_id:
+        meta = KeyMeta(meta.key_id, exchange_id, meta.required_scopes, meta.expires_at, meta.rotated_at,
+                       meta.ip_whitelist)
+    run = _Run(credentials, meta, settings, progress)
+    started = time.monotonic()
+    try:
+        run.run()
+    finally:
+        # Hand the key back only once the clock has passed our last nonce (see nbsupport.venues.kraken).
+        NONCES.settle(NONCES.key_id(credentials.api_key))
+    return run.result(int((time.monotonic() - started) * 1000))
+
+
+test_credentials.__test__ = False  # type: ignore[attr-defined]  # a library function, not a pytest test

@@ -1,0 +1,87 @@
+"""Build the ccxt client a connection test uses: the same code path in production and against the sandbox.
+
+* `enableRateLimit` is off. ccxt's sync throttle sleeps `rateLimit x cost` before every call (Kraken:
+  1000 ms x 3 for a private call, so 3 s between probes); a test sends a handful of requests per key,
+  strictly one after another, and the per-key lease and cooldown are what protect the key's budget.
+* `timeout` is `settings.request_timeout_ms` per request (bounded to 15 s by the settings model).
+* The egress proxy is ccxt's `httpsProxy` for https API URLs (requests tunnels with CONNECT) and
+  `httpProxy` for http ones (the sandbox). ccxt passes `proxies={"http": ...}` or `{"https": ...}` and
+  requests picks the entry by the URL's scheme, so the other property would silently go direct.
+* `settings.exchange_urls[exchange_id]` replaces scheme and host of every API URL (nbsupport.venues.urls);
+  production simply has no entry.
+* ccxt logs request headers (the API key) at DEBUG; the client gets a logger pinned at WARNING and the
+  `ccxt` logger is raised to WARNING whenever a client is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt
+
+from nbsupport.config import Settings
+from nbsupport.credentials import Credentials
+from nbsupport.venues.base import Venue
+from nbsupport.venues.urls import rewrite_urls
+
+_CLIENT_LOGGER = logging.getLogger("nbsupport.venues.ccxt")
+_CLIENT_LOGGER.setLevel(logging.WARNING)
+
+
+def guard_ccxt_logger() -> None:
+    """Raise the `ccxt` loggers to WARNING if anything lowered them (they would log the API-Key header)."""
+    for name in ("ccxt", "ccxt.base.exchange"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+    if _CLIENT_LOGGER.level < logging.WARNING:
+        _CLIENT_LOGGER.setLevel(logging.WARNING)
+
+
+def _leaf_urls(tree: Any) -> Iterator[str]:
+    if isinstance(tree, str):
+        yield tree
+    elif isinstance(tree, Mapping):
+        for value in tree.values():
+            yield from _leaf_urls(value)
+    elif isinstance(tree, Sequence):
+        for value in tree:
+            yield from _leaf_urls(value)
+
+
+def api_scheme(client: ccxt.Exchange) -> str:
+    schemes = {urlsplit(u).scheme for u in _leaf_urls(client.urls.get("api")) if "://" in u}
+    schemes.discard("ws")
+    schemes.discard("wss")
+    if len(schemes) != 1:
+        raise ValueError(f"{client.id}: API URLs mix schemes {sorted(schemes)}; one proxy cannot cover both")
+    return schemes.pop()
+
+
+def build_client(
+    exchange_id: str, credentials: Credentials, settings: Settings, venue: Venue
+) -> ccxt.Exchange:
+    guard_ccxt_logger()
+    exchange_class = getattr(ccxt, exchange_id)
+    client: ccxt.Exchange = exchange_class(
+        {
+            **credentials.ccxt_config(),
+            "enableRateLimit": False,
+            "timeout": settings.request_timeout_ms,
+            "verbose": False,
+        }
+    )
+    client.logger = _CLIENT_LOGGER
+    venue.configure(client)
+    origin = settings.exchange_urls.get(exchange_id)
+    if origin:
+        client.urls["api"] = rewrite_urls(client.urls["api"], origin)
+    if settings.egress_proxy:
+        if api_scheme(client) == "https":
+            client.httpsProxy = settings.egress_proxy
+        else:
+            client.httpProxy = settings.egress_proxy
+    return client

@@ -1,0 +1,220 @@
+"""Kraken spot: offline secret check, the probe requests, the error vocabulary, and the nonce clock.
+
+Requests (all `POST /0/private/...`, each one round trip, none can change the account):
+
+* `Balance` — the balance check; needs Query Funds.
+* `GetApiKeyInfo` — needs no permission; permissions, IP allowlist, nonce and query windows, expiry.
+* Fallback scope probes when key info is unavailable:
+  `OpenOrders` (query_open_orders), `ClosedOrders` (query_closed_orders),
+  `AddOrder` with `validate=true`, a volume below any minimum and a price of 1 (create_orders: validate
+  makes Kraken check the order without placing it; the volume guarantees a refusal even if it did not),
+  `CancelOrder` of a txid that cannot exist (cancel_orders: `EOrder:Unknown order` proves the permission),
+  `WithdrawInfo` for a withdrawal key that does not exist (withdraw: `EFunding:Unknown withdraw key`
+  proves the permission; the call only quotes a fee).
+
+Counter cost on Kraken's per-key budget (Starter: 15, decaying 0.33/s): 1 per query call, 0 for AddOrder
+and CancelOrder (they use the per-pair trading limiter instead).
+
+Nonces: ccxt's kraken signs with a millisecond nonce that only increases per client instance, so two
+tests of one key in quick succession (two instances) could reuse or go below a nonce. `NONCES` keeps one
+strictly increasing millisecond counter per key for the whole process, and `settle()` waits until the wall
+clock has passed the last nonce before a test hands the key back, so the next user of the key (another
+process, or the user's own strategy, which also uses milliseconds) is never behind us. Milliseconds on
+purpose: a microsecond nonce would jump the key's nonce 1000x ahead and lock the user's strategy out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import ccxt
+
+from nbsupport.diagnosis import Scope, ScopeState
+from nbsupport.venues.base import ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError
+from nbsupport.venues.wire import RawResponse, Wire
+
+SECRET_BYTES = 64
+# Kraken order ids start with "O"; an id starting with "N" can never name a real order.
+IMPOSSIBLE_TXID = "NBPRBE-XXXXX-NOORDR"
+IMPOSSIBLE_WITHDRAW_KEY = "noon-barbari-probe-no-such-key"
+
+# GetApiKeyInfo permission names -> scopes. Spellings are normalised (lower case, `-` for `_`/space).
+PERMISSION_SCOPES: dict[str, Scope] = {
+    "query-funds": Scope.QUERY_FUNDS,
+    "query-open-trades": Scope.QUERY_OPEN_ORDERS,
+    "query-closed-trades": Scope.QUERY_CLOSED_ORDERS,
+    "modify-trades": Scope.CREATE_ORDERS,
+    "close-trades": Scope.CANCEL_ORDERS,
+    "withdraw-funds": Scope.WITHDRAW,
+}
+
+_AUTH = ("EAPI:Invalid key", "EAPI:Invalid signature", "ESession:Invalid session")
+_RATE = ("EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded", "EGeneral:Too many requests")
+_UNAVAILABLE_PREFIXES = ("EService:", "EDatabase:", "EGeneral:Internal error")
+# A refusal of the order/cancel/withdraw content: the permission check had already passed.
+_CONTENT_PREFIXES = ("EOrder:", "EFunding:", "EGeneral:Invalid arguments", "EQuery:")
+
+
+class NonceClock:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, int] = {}
+
+    @staticmethod
+    def key_id(api_key: str) -> str:
+        return hashlib.sha256(api_key.encode()).hexdigest()
+
+    def next(self, key_id: str) -> int:
+        with self._lock:
+            value = max(int(time.time() * 1000), self._last.get(key_id, 0) + 1)
+            self._last[key_id] = value
+            return value
+
+    def settle(self, key_id: str, max_wait_s: float = 0.25) -> None:
+        with self._lock:
+            last = self._last.get(key_id, 0)
+        wait_s = (last + 1) / 1000 - time.time()
+        if wait_s > 0:
+            time.sleep(min(wait_s, max_wait_s))
+
+
+NONCES = NonceClock()
+
+
+def kraken_secret_problem(secret: str) -> str | None:
+    try:
+        decoded = base64.b64decode(secret, validate=True)
+    except (binascii.Error, ValueError):
+        return (f"the secret is not valid base64 ({len(secret)} characters; Kraken private keys are 88): "
+                "a '+' or '/' lost or changed by a clipboard is the usual cause")
+    if len(decoded) != SECRET_BYTES:
+        return (f"the secret decodes to {len(decoded)} bytes, Kraken private keys hold {SECRET_BYTES}: "
+                "part of it is missing or another value was pasted")
+    return None
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        seconds = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
+
+
+def _pick(data: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if name in data:
+            return data[name]
+    return None
+
+
+def parse_key_info(result: dict[str, Any]) -> KeyInfo:
+    names = {str(p).strip().lower().replace("_", "-").replace(" ", "-")
+             for p in _pick(result, "permissions") or []}
+    scopes = {scope: ScopeState.MISSING for scope in Scope}
+    for name, scope in PERMISSION_SCOPES.items():
+        if name in names:
+            scopes[scope] = ScopeState.GRANTED
+    allowlist = _pick(result, "ipAllowlist", "ip_allowlist", "ipWhitelist")
+    nonce_window = _pick(result, "nonceWindow", "nonce_window")
+    return KeyInfo(
+        scopes=scopes,
+        ip_allowlist=[str(a) for a in allowlist] if isinstance(allowlist, list) else None,
+        ip_restricted=bool(allowlist) if isinstance(allowlist, list) else None,
+        expires_at=_moment(_pick(result, "validUntil", "valid_until")),
+        query_from=_moment(_pick(result, "queryFrom", "query_from", "queryStart")),
+        query_to=_moment(_pick(result, "queryTo", "query_to", "queryEnd")),
+        nonce_window=int(nonce_window) if isinstance(nonce_window, int | str) and str(nonce_window).isdigit()
+        else None,
+        summary={
+            "key_name": str(_pick(result, "apiKeyName", "api_key_name") or "")[:100],
+            "permissions": sorted(names),
+        },
+    )
+
+
+def kraken_error_kind(error: str) -> ErrorKind:
+    if error.startswith(_AUTH):
+        return ErrorKind.AUTH
+    if error.startswith("EGeneral:Permission denied"):
+        return ErrorKind.EXPIRED if "expired" in error.lower() else ErrorKind.DENIED
+    if "otp" in error.lower():
+        return ErrorKind.OTP
+    if error.endswith(":Invalid nonce"):
+        return ErrorKind.NONCE
+    if error == "EGeneral:Temporary lockout":
+        return ErrorKind.LOCKOUT
+    if error.startswith(_RATE):
+        return ErrorKind.RATE_LIMIT
+    if error.startswith(_UNAVAILABLE_PREFIXES):
+        return ErrorKind.UNAVAILABLE
+    if error.startswith("EGeneral:Unknown method"):
+        return ErrorKind.NOT_SUPPORTED
+    if error.startswith(_CONTENT_PREFIXES):
+        return ErrorKind.ORDER_REJECTED
+    return ErrorKind.OTHER
+
+
+class KrakenSpot(Venue):
+    exchange_id = "kraken"
+    sibling = "krakenfutures"
+    probe_scopes = (Scope.QUERY_OPEN_ORDERS, Scope.QUERY_CLOSED_ORDERS, Scope.CREATE_ORDERS,
+                    Scope.CANCEL_ORDERS, Scope.WITHDRAW)
+
+    def check_secret(self, secret: str) -> str | None:
+        return kraken_secret_problem(secret)
+
+    def configure(self, client: ccxt.Exchange) -> None:
+        key_id = NONCES.key_id(client.apiKey or "")
+        client.nonce = lambda: NONCES.next(key_id)
+
+    def balance(self, wire: Wire) -> None:
+        response = wire.json(wire.client.private_post_balance)
+        if not isinstance(response.get("result"), dict):
+            raise wire.fail(ErrorKind.GARBAGE, "Balance answered without a result")
+
+    def key_info(self, wire: Wire) -> KeyInfo:
+        response = wire.json(wire.client.private_post_getapikeyinfo)
+        result = response.get("result")
+        if not isinstance(result, dict):
+            raise wire.fail(ErrorKind.GARBAGE, "GetApiKeyInfo answered without a result")
+        return parse_key_info(result)
+
+    def probe(self, wire: Wire, scope: Scope) -> ScopeState:
+        client = wire.client
+        calls = {
+            Scope.QUERY_OPEN_ORDERS: (client.private_post_openorders, {}),
+            Scope.QUERY_CLOSED_ORDERS: (client.private_post_closedorders, {}),
+            Scope.CREATE_ORDERS: (client.private_post_addorder, {
+                "pair": "XBTUSD", "type": "buy", "ordertype": "limit", "price": "1",
+                "volume": "0.00000001", "validate": "true"}),
+            Scope.CANCEL_ORDERS: (client.private_post_cancelorder, {"txid": IMPOSSIBLE_TXID}),
+            Scope.WITHDRAW: (client.private_post_withdrawinfo, {
+                "asset": "XBT", "key": IMPOSSIBLE_WITHDRAW_KEY, "amount": "0.0001"}),
+        }
+        if scope not in calls:
+            return ScopeState.UNKNOWN
+        method, params = calls[scope]
+        try:
+            wire.json(method, params)
+        except ProbeFailed as failed:
+            if failed.error.kind is ErrorKind.DENIED:
+                return ScopeState.MISSING
+            if failed.error.kind is ErrorKind.ORDER_REJECTED:
+                return ScopeState.GRANTED
+            raise
+        return ScopeState.GRANTED
+
+    def read_error(self, raw: RawResponse, exc: BaseException) -> VenueError | None:
+        body = raw.json()
+        errors = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(errors, list) or not errors:
+            return None
+        first = str(errors[0])
+        return VenueError(kraken_error_kind(first), first, raw.status)
