@@ -208,3 +208,17 @@ def test_no_secret_or_full_api_key_reaches_the_database(
     if retest_console.settings.is_sqlite:
         raw = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
         assert not any(n.encode() in raw for n in needles)
+
+
+def test_a_retest_shows_up_in_fleet_statistics_without_a_rollup_rebuild(
+    retest_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
+) -> None:
+    from nbsupport.fleet.stats import failure_stats
+
+    scopes = frozenset(STRATEGY_SCOPES) - {Scope.QUERY_CLOSED_ORDERS}
+    key_id = store(retest_console, keyring, make_key(sandbox, "stats-missing", permissions=scopes))
+    run_retest(retest_console, key_id, actor=AGENT, ticket="ZD-7")
+    with retest_console.session() as session:
+        stats = failure_stats(session, days=1)
+    assert (stats.total.tests, stats.total.failed) == (1, 1)
+    assert [(d.diagnosis, d.failed) for d in stats.by_diagnosis] == [("missing_permission", 1)]

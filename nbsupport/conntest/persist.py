@@ -14,6 +14,7 @@ from nbsupport.audit import Actor
 from nbsupport.conntest.result import KeyMeta, TestResult
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.diagnosis import ScopeState
+from nbsupport.fleet.rollups import record_test_in_rollups
 
 
 def key_meta(row: ExchangeKey) -> KeyMeta:
@@ -54,6 +55,8 @@ def record_result(
     )
     session.add(test)
     session.flush()
+    # Same transaction as the test row, so fleet statistics never count a test that was rolled back.
+    record_test_in_rollups(session, test)
     row.last_test_at = result.started_at
     row.last_outcome = result.outcome
     row.last_diagnosis = result.diagnosis

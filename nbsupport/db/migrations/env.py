@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from nbsupport.db import rollup_models  # noqa: F401  (registers the rollup tables on Base.metadata)
 from nbsupport.db.models import Base
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Fleet analytics: backfill health, failure statistics over rollup tables, bulk re-tests."""

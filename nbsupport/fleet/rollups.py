@@ -1,0 +1,245 @@
+"""The rollup tables fleet statistics read: full rebuilds and the per-test incremental hook.
+
+* `test_rollup_daily`: tests per (UTC day, exchange, diagnosis, outcome).
+* `recovery_rollup_daily`: failure episodes that went green, histogram of durations per (day opened,
+  exchange). An episode opens at a key's first failed test after a green (ok or warning) one and closes at
+  its next green test.
+* `key_posture_rollup`: stored keys by posture. Triggers on exchange_keys keep it current (migration 0002);
+  the rebuild here recomputes it with the same expressions.
+* `backfill_notable_runs`: empty backfill runs with orders inside their window, or a window before the key
+  existed. Triggers on backfill_runs and placed_orders_daily keep it current; rebuilt here too.
+
+`rebuild_rollups` recomputes all three from raw rows (after the demo build, or to repair drift).
+`record_test_in_rollups` must run in the transaction that inserts a connection test, after the insert:
+tests of one key must arrive in time order (the engine's per-key lease guarantees it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from nbsupport.db.models import ConnectionTest
+from nbsupport.db.rollup_models import (
+    BackfillNotableRun,
+    DailyTestRollup,
+    KeyPostureRollup,
+    RecoveryRollupDaily,
+)
+
+FAILED = "failed"
+# Posture counts every stored key except those whose credentials are no longer in use.
+GONE_STATUSES = "('revoked', 'deleted')"
+
+
+def duration_bucket(seconds: float) -> int:
+    """Minutes, rounded down to the histogram's resolution: 1 min below 1 h, 5 min below 10 h, 30 min below
+    100 h, 6 h beyond. Percentiles read from the histogram are exact to that resolution."""
+    m = max(round(seconds), 0) // 60
+    if m < 60:
+        return m
+    if m < 600:
+        return m - m % 5
+    if m < 6000:
+        return m - m % 30
+    return m - (m - 6000) % 360
+
+
+def _bucket_sql(seconds: str) -> str:
+    # Rounded to whole seconds first: julianday arithmetic leaves 7199.9999 for two hours.
+    m = f"(CAST(round({seconds}) AS INTEGER) / 60)"
+    return (
+        f"CASE WHEN {m} < 60 THEN {m} WHEN {m} < 600 THEN {m} - {m} % 5 "
+        f"WHEN {m} < 6000 THEN {m} - {m} % 30 ELSE {m} - ({m} - 6000) % 360 END"
+    )
+
+
+def _dialect_sql(dialect: str) -> dict[str, Callable[..., str]]:
+    if dialect == "sqlite":
+        return {
+            "day": lambda col: f"date({col})",
+            "seconds": lambda a, b: f"((julianday({b}) - julianday({a})) * 86400.0)",
+        }
+    return {
+        "day": lambda col: f"(({col}) AT TIME ZONE 'UTC')::date",
+        "seconds": lambda a, b: f"extract(epoch from ({b} - {a}))",
+    }
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def _posture_select_sql(dialect: str) -> str:
+    if dialect == "sqlite":
+        rot_day, exp_day = "date(coalesce(rotated_at, created_at))", "date(expires_at)"
+        withdraw = (
+            "(coalesce(json_extract(last_permissions, '$.withdraw') = 'granted', 0) "
+            "OR coalesce(last_diagnosis = 'withdraw_enabled', 0))"
+        )
+        no_whitelist = "(coalesce(json_array_length(ip_whitelist), 0) = 0)"
+        false = "0"
+    else:
+        rot_day = "(coalesce(rotated_at, created_at) AT TIME ZONE 'UTC')::date"
+        exp_day = "(expires_at AT TIME ZONE 'UTC')::date"
+        withdraw = (
+            "(coalesce(last_permissions->>'withdraw' = 'granted', false) "
+            "OR coalesce(last_diagnosis = 'withdraw_enabled', false))"
+        )
+        no_whitelist = (
+            "(CASE WHEN json_typeof(ip_whitelist) = 'array' "
+            "THEN json_array_length(ip_whitelist) = 0 ELSE true END)"
+        )
+        false = "false"
+    # Assembled from this module's constants only.
+    return (
+        "SELECT exchange, kind, day, can_withdraw, no_whitelist, count(*) FROM ("  # noqa: S608
+        f"SELECT exchange, 'rotation' AS kind, {rot_day} AS day, {withdraw} AS can_withdraw, "
+        f"{no_whitelist} AS no_whitelist FROM exchange_keys WHERE status NOT IN {GONE_STATUSES} "
+        f"UNION ALL SELECT exchange, 'expiry', {exp_day}, {false}, {false} FROM exchange_keys "
+        f"WHERE status NOT IN {GONE_STATUSES} AND expires_at IS NOT NULL) x "
+        "GROUP BY exchange, kind, day, can_withdraw, no_whitelist"
+    )
+
+
+def _recovery_select_sql(dialect: str) -> str:
+    sql = _dialect_sql(dialect)
+    # Keep only the tests where a key changes colour; they alternate open/close per key, so the close of
+    # each opening test is the next marked row of the same key.
+    return f"""
+        WITH t AS (
+            SELECT id, key_id, exchange, started_at, outcome,
+                   LAG(outcome) OVER (PARTITION BY key_id ORDER BY started_at, id) AS prev
+            FROM connection_tests
+        ), marks AS (
+            SELECT id, key_id, exchange, started_at, outcome FROM t
+            WHERE (outcome = '{FAILED}' AND (prev IS NULL OR prev <> '{FAILED}'))
+               OR (outcome <> '{FAILED}' AND prev = '{FAILED}')
+        ), ep AS (
+            SELECT exchange, outcome, started_at AS failed_at,
+                   LEAD(started_at) OVER (PARTITION BY key_id ORDER BY started_at, id) AS green_at
+            FROM marks
+        )
+        SELECT {sql["day"]("failed_at")} AS day, exchange,
+               {_bucket_sql(sql["seconds"]("failed_at", "green_at"))} AS minutes, count(*) AS n
+        FROM ep WHERE outcome = '{FAILED}' AND green_at IS NOT NULL
+        GROUP BY 1, 2, 3"""  # noqa: S608 (assembled from this module's constants only)
+
+
+def _notable_select_sql(dialect: str) -> str:
+    """The empty runs backfill health looks at (see BackfillNotableRun); same rule as the triggers."""
+    day = _dialect_sql(dialect)["day"]
+    false = "0" if dialect == "sqlite" else "false"
+    return (
+        "SELECT run_id, key_id, started_at, window_start, window_end, orders, early FROM ("  # noqa: S608
+        "SELECT b.id AS run_id, b.key_id, b.started_at, b.window_start, b.window_end, "
+        "(SELECT coalesce(sum(p.orders_placed), 0) FROM placed_orders_daily p WHERE p.key_id = b.key_id "
+        f"AND p.day >= {day('b.window_start')} AND p.day < {day('b.window_end')}) AS orders, "
+        "coalesce(b.window_start >= b.started_at OR b.window_end <= "
+        f"(SELECT k.created_at FROM exchange_keys k WHERE k.id = b.key_id), {false}) AS early "
+        "FROM backfill_runs b WHERE b.status = 'ok' AND b.closed_orders_rows = 0 AND b.trades_rows = 0) x "
+        "WHERE orders > 0 OR early"
+    )
+
+
+def rebuild_rollups(console: Any) -> None:
+    """Recompute every rollup table from the raw rows, in one transaction (readers see old or new)."""
+    with console.session() as session:
+        rebuild_rollups_in(session)
+
+
+def rebuild_rollups_in(session: Session) -> None:
+    dialect = session.get_bind().dialect.name
+    day = _dialect_sql(dialect)["day"]("started_at")
+    session.execute(delete(DailyTestRollup))
+    session.execute(
+        text(
+            "INSERT INTO test_rollup_daily (day, exchange, diagnosis, outcome, n) "  # noqa: S608 (constants)
+            f"SELECT {day}, exchange, diagnosis, outcome, count(*) FROM connection_tests "
+            "GROUP BY 1, 2, 3, 4"
+        )
+    )
+    session.execute(delete(RecoveryRollupDaily))
+    session.execute(
+        text("INSERT INTO recovery_rollup_daily (day, exchange, minutes, n) " + _recovery_select_sql(dialect))
+    )
+    session.execute(delete(BackfillNotableRun))
+    session.execute(
+        text(
+            "INSERT INTO backfill_notable_runs (run_id, key_id, started_at, window_start, window_end, "
+            "orders, early) " + _notable_select_sql(dialect)
+        )
+    )
+    session.execute(delete(KeyPostureRollup))
+    session.execute(
+        text(
+            "INSERT INTO key_posture_rollup (exchange, kind, day, can_withdraw, no_whitelist, n) "
+            + _posture_select_sql(dialect)
+        )
+    )
+
+
+def _add(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+    """Add values["n"] to the row at `keys`, creating it: one atomic upsert on both backends."""
+    dialect = session.get_bind().dialect.name
+    insert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+    stmt = insert.values(**values)
+    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n}))
+
+
+def record_test_in_rollups(session: Session, test: ConnectionTest) -> None:
+    """Count one new connection test in the rollups. Call it right after inserting the test row, in the
+    same transaction, so the rollups commit (or roll back) with it."""
+    daily: Table = DailyTestRollup.__table__  # type: ignore[assignment]
+    _add(
+        session,
+        daily,
+        {
+            "day": utc_day(test.started_at),
+            "exchange": test.exchange,
+            "diagnosis": test.diagnosis,
+            "outcome": test.outcome,
+            "n": 1,
+        },
+        ["day", "exchange", "diagnosis", "outcome"],
+    )
+    if test.outcome == FAILED:
+        return
+    opened = _open_episode_start(session, test.key_id, test.started_at)
+    if opened is None:
+        return
+    recovery: Table = RecoveryRollupDaily.__table__  # type: ignore[assignment]
+    seconds = (test.started_at - opened).total_seconds()
+    _add(
+        session,
+        recovery,
+        {"day": utc_day(opened), "exchange": test.exchange, "minutes": duration_bucket(seconds), "n": 1},
+        ["day", "exchange", "minutes"],
+    )
+
+
+def _open_episode_start(session: Session, key_id: int, before: datetime) -> datetime | None:
+    """When the key's current failure episode opened, if its latest test before `before` failed."""
+    ct = ConnectionTest
+    previous = session.execute(
+        select(ct.outcome)
+        .where(ct.key_id == key_id, ct.started_at < before)
+        .order_by(ct.started_at.desc(), ct.id.desc())
+        .limit(1)
+    ).scalar()
+    if previous != FAILED:
+        return None
+    last_green = session.execute(
+        select(func.max(ct.started_at)).where(
+            ct.key_id == key_id, ct.started_at < before, ct.outcome != FAILED
+        )
+    ).scalar()
+    condition = and_(ct.key_id == key_id, ct.started_at < before, ct.outcome == FAILED)
+    if last_green is not None:
+        condition = and_(condition, ct.started_at > last_green)
+    return session.execute(select(func.min(ct.started_at)).where(condition)).scalar()

@@ -1,0 +1,286 @@
+"""Failure statistics over the rollup tables: rates, top diagnoses, incidents, time-to-green, posture.
+
+Every figure comes from a GROUP BY over a rollup table (a few thousand rows for 30 days), so the cost does
+not grow with the number of connection tests or keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
+from nbsupport.fleet.incidents import Incident, IncidentRule, detect_incidents
+from nbsupport.fleet.rollups import FAILED, utc_day
+from nbsupport.keys import ROTATION_DAYS, utcnow
+
+EXPIRY_WARNING_DAYS = 14
+TOP_DIAGNOSES = 5
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Tests and failures in one group (a day, a venue): `rate` is failed / tests."""
+
+    name: str
+    tests: int
+    failed: int
+    warnings: int
+
+    @property
+    def rate(self) -> float:
+        return self.failed / self.tests if self.tests else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rate": round(self.rate, 6)}
+
+
+@dataclass(frozen=True)
+class DiagnosisShare:
+    diagnosis: str
+    failed: int
+    share_of_failures: float
+    rate_of_tests: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TimeToGreen:
+    """Failure episodes opened in the window that turned green; hours at the rollup's bucket resolution."""
+
+    episodes: int
+    median_hours: float | None
+    p90_hours: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SecurityPosture:
+    keys: int  # stored keys whose credentials are still in use (not revoked or deleted)
+    can_withdraw: int
+    no_ip_whitelist: int
+    rotation_overdue: int  # last rotated (or created) more than ROTATION_DAYS ago
+    expiring_soon: int  # expires today or within EXPIRY_WARNING_DAYS
+    expired: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FleetStats:
+    first_day: date
+    last_day: date
+    exchange: str | None
+    total: Rate
+    by_day: list[Rate]
+    by_venue: list[Rate]
+    by_diagnosis: list[DiagnosisShare]
+    incidents: list[Incident]
+    time_to_green: TimeToGreen
+    time_to_green_by_venue: dict[str, TimeToGreen]
+    posture: SecurityPosture
+    daily_by_venue: list[tuple[date, str, int, int]] = field(
+        default_factory=list
+    )  # day, venue, tests, failed
+
+    @property
+    def top_diagnoses(self) -> list[DiagnosisShare]:
+        return self.by_diagnosis[:TOP_DIAGNOSES]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "first_day": self.first_day.isoformat(),
+            "last_day": self.last_day.isoformat(),
+            "exchange": self.exchange,
+            "total": self.total.as_dict(),
+            "by_day": [r.as_dict() for r in self.by_day],
+            "by_venue": [r.as_dict() for r in self.by_venue],
+            "by_diagnosis": [d.as_dict() for d in self.by_diagnosis],
+            "top_diagnoses": [d.as_dict() for d in self.top_diagnoses],
+            "incidents": [i.as_dict() for i in self.incidents],
+            "time_to_green": self.time_to_green.as_dict(),
+            "time_to_green_by_venue": {k: v.as_dict() for k, v in self.time_to_green_by_venue.items()},
+            "posture": self.posture.as_dict(),
+            "daily_by_venue": [
+                {"day": d.isoformat(), "exchange": e, "tests": t, "failed": f}
+                for d, e, t, f in self.daily_by_venue
+            ],
+        }
+
+
+def _counts() -> tuple[Any, Any, Any]:
+    r = DailyTestRollup
+    return (
+        func.sum(r.n),
+        func.sum(case((r.outcome == FAILED, r.n), else_=0)),
+        func.sum(case((r.outcome == "warning", r.n), else_=0)),
+    )
+
+
+def _in_window(query: Select[Any], first: date, last: date, exchange: str | None) -> Select[Any]:
+    r = DailyTestRollup
+    query = query.where(r.day >= first, r.day <= last)
+    return query.where(r.exchange == exchange) if exchange else query
+
+
+def _rates(session: Session, column: Any, first: date, last: date, exchange: str | None) -> list[Rate]:
+    query = _in_window(select(column, *_counts()).group_by(column).order_by(column), first, last, exchange)
+    return [
+        Rate(name.isoformat() if isinstance(name, date) else str(name), int(t), int(f), int(w))
+        for name, t, f, w in session.execute(query)
+    ]
+
+
+def _by_diagnosis(
+    session: Session, first: date, last: date, exchange: str | None, tests: int
+) -> list[DiagnosisShare]:
+    r = DailyTestRollup
+    query = _in_window(
+        select(r.diagnosis, func.sum(r.n)).where(r.outcome == FAILED).group_by(r.diagnosis),
+        first,
+        last,
+        exchange,
+    )
+    rows = sorted(((str(d), int(n)) for d, n in session.execute(query)), key=lambda dn: (-dn[1], dn[0]))
+    failures = sum(n for _, n in rows)
+    return [DiagnosisShare(d, n, n / failures, n / tests if tests else 0.0) for d, n in rows]
+
+
+def _daily_by_venue(
+    session: Session, first: date, last: date, exchange: str | None
+) -> list[tuple[date, str, int, int]]:
+    r = DailyTestRollup
+    total, failed, _ = _counts()
+    query = _in_window(
+        select(r.day, r.exchange, total, failed).group_by(r.day, r.exchange).order_by(r.day, r.exchange),
+        first,
+        last,
+        exchange,
+    )
+    return [(d, e, int(t), int(f)) for d, e, t, f in session.execute(query)]
+
+
+def _incident_counts(
+    session: Session, first: date, last: date, exchange: str | None, diagnoses: tuple[str, ...]
+) -> list[tuple[date, str, int, int]]:
+    r = DailyTestRollup
+    hits = func.sum(case((r.diagnosis.in_(diagnoses), r.n), else_=0))
+    query = _in_window(
+        select(r.day, r.exchange, func.sum(r.n), hits).group_by(r.day, r.exchange), first, last, exchange
+    )
+    return [(d, e, int(t), int(h)) for d, e, t, h in session.execute(query)]
+
+
+def percentile_from_histogram(buckets: list[tuple[int, int]], p: float) -> int | None:
+    """Nearest-rank percentile of (value, count) pairs sorted by value: the smallest value whose
+    cumulative count reaches ceil(p * total)."""
+    total = sum(n for _, n in buckets)
+    if total == 0:
+        return None
+    rank, seen = max(math.ceil(p * total), 1), 0
+    for value, n in buckets:
+        seen += n
+        if seen >= rank:
+            return value
+    return buckets[-1][0]
+
+
+def _time_to_green(
+    session: Session, first: date, last: date, exchange: str | None
+) -> tuple[TimeToGreen, dict[str, TimeToGreen]]:
+    r = RecoveryRollupDaily
+    query = (
+        select(r.exchange, r.minutes, func.sum(r.n))
+        .where(r.day >= first, r.day <= last)
+        .group_by(r.exchange, r.minutes)
+        .order_by(r.exchange, r.minutes)
+    )
+    if exchange:
+        query = query.where(r.exchange == exchange)
+    per_venue: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    overall: dict[int, int] = defaultdict(int)
+    for venue, minutes, n in session.execute(query):
+        per_venue[venue].append((int(minutes), int(n)))
+        overall[int(minutes)] += int(n)
+
+    def summarise(buckets: list[tuple[int, int]]) -> TimeToGreen:
+        median, p90 = percentile_from_histogram(buckets, 0.5), percentile_from_histogram(buckets, 0.9)
+        return TimeToGreen(
+            sum(n for _, n in buckets),
+            None if median is None else round(median / 60, 3),
+            None if p90 is None else round(p90 / 60, 3),
+        )
+
+    return summarise(sorted(overall.items())), {v: summarise(b) for v, b in sorted(per_venue.items())}
+
+
+def security_posture(session: Session, today: date, exchange: str | None = None) -> SecurityPosture:
+    k = KeyPostureRollup
+    rotation, expiry = k.kind == "rotation", k.kind == "expiry"
+    overdue_before = today - timedelta(days=ROTATION_DAYS)
+
+    def total(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, k.n), else_=0)), 0)
+
+    query = select(
+        total(rotation),
+        total(rotation & k.can_withdraw),
+        total(rotation & k.no_whitelist),
+        total(rotation & (k.day < overdue_before)),
+        total(expiry & (k.day >= today) & (k.day <= today + timedelta(days=EXPIRY_WARNING_DAYS))),
+        total(expiry & (k.day < today)),
+    )
+    if exchange:
+        query = query.where(k.exchange == exchange)
+    row = session.execute(query).one()
+    return SecurityPosture(*(int(v) for v in row))
+
+
+def failure_stats(
+    session: Session,
+    *,
+    days: int = 30,
+    exchange: str | None = None,
+    now: datetime | None = None,
+    incident_rule: IncidentRule | None = None,
+) -> FleetStats:
+    """Fleet failure statistics for the last `days` UTC days, today included."""
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    rule = incident_rule or IncidentRule()
+    last = utc_day(now or utcnow())
+    first = last - timedelta(days=days - 1)
+    by_day = _rates(session, DailyTestRollup.day, first, last, exchange)
+    by_venue = _rates(session, DailyTestRollup.exchange, first, last, exchange)
+    total = Rate(
+        "total", sum(r.tests for r in by_day), sum(r.failed for r in by_day), sum(r.warnings for r in by_day)
+    )
+    counts = _incident_counts(
+        session, first - timedelta(days=rule.baseline_days), last, exchange, rule.diagnoses
+    )
+    ttg, ttg_by_venue = _time_to_green(session, first, last, exchange)
+    return FleetStats(
+        first_day=first,
+        last_day=last,
+        exchange=exchange,
+        total=total,
+        by_day=by_day,
+        by_venue=by_venue,
+        by_diagnosis=_by_diagnosis(session, first, last, exchange, total.tests),
+        incidents=detect_incidents(counts, first, rule),
+        time_to_green=ttg,
+        time_to_green_by_venue=ttg_by_venue,
+        posture=security_posture(session, last, exchange),
+        daily_by_venue=_daily_by_venue(session, first, last, exchange),
+    )
