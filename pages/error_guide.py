@@ -1,7 +1,6 @@
 """Error guide: paste an error, get the fix; browse the whole fix table; deep link with `?fix=<fix-id>`.
 
-Thin page: inputs -> `nbsupport.guide` -> `nbsupport.ui.fix_card`. Runs inside `st.navigation` or
-standalone (`streamlit run pages/error_guide.py`).
+Thin page: inputs -> `nbsupport.guide` -> `nbsupport.ui.fix_card`. Every signed-in role may open it.
 """
 
 from __future__ import annotations
@@ -9,9 +8,12 @@ from __future__ import annotations
 import streamlit as st
 
 from nbsupport import guide
+from nbsupport.auth import PageId
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.ui.fix_card import escape_markdown, render_fix_card, venue_label
+from nbsupport.ui.session import require
 
+require(PageId.GUIDE)
 st.title("Error guide")
 table = guide.load_table()
 

@@ -16,6 +16,21 @@ PAGE = Path(__file__).resolve().parents[2] / "pages" / "error_guide.py"
 INJECTION = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 
 
+@pytest.fixture(autouse=True)
+def _signed_in(app_env: object) -> None:
+    """Every role may open the guide; the demo identity (an agent) stands in for all of them."""
+
+
+def test_the_guide_refuses_a_visitor_who_is_not_signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBSUPPORT_DEMO", "0")
+    from nbsupport import config
+
+    config.get_settings.cache_clear()
+    at = _page()
+    assert not at.exception
+    assert at.error and not at.dataframe
+
+
 def _page(fix: str | None = None) -> AppTest:
     at = AppTest.from_file(str(PAGE), default_timeout=30)
     if fix is not None:

@@ -1,0 +1,1 @@
+"""The few Streamlit widgets the pages share: the only part of nbsupport that imports Streamlit."""

@@ -1,0 +1,75 @@
+"""Backfill findings: a table of flagged keys (rows fetched next to orders placed) and one card each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import streamlit as st
+
+from nbsupport.guide import get_fix
+from nbsupport.ui.badges import md_escape
+from nbsupport.ui.diagnosis_card import guide_link
+from nbsupport.ui.key_card import venue_name
+
+if TYPE_CHECKING:
+    from nbsupport.fleet.backfill_causes import BackfillFinding
+
+CONFIDENCE_COLORS = {"high": "red", "medium": "orange", "low": "gray"}
+CAUSE_TITLES = {
+    "missing_permission": "Likely missing Query Closed Orders & Trades",
+    "query_window_ended": "Key's query window has ended",
+    "wrong_product": "Key is for the other product (spot/futures)",
+    "wrong_start_time": "Backfill asked for a period before the key existed",
+    "key_expired": "Key expired",
+    "empty_unexplained": "Empty backfills despite orders, cause unclear",
+}
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for name in path:
+        data = data.get(name) if isinstance(data, dict) else None  # type: ignore[assignment]
+    return data
+
+
+def findings_frame(findings: Sequence[BackfillFinding]) -> pd.DataFrame:
+    rows = []
+    for f in findings:
+        ev = f.evidence
+        start, end = (_get(ev, "window", "start") or "")[:10], (_get(ev, "window", "end") or "")[:10]
+        rows.append({
+            "key id": f.key_id, "user id": f.user_id, "venue": f"{venue_name(f.exchange)} {f.product}",
+            "cause": f.cause, "confidence": f.confidence,
+            "window": f"{start} → {end}",
+            "runs empty": _get(ev, "runs", "empty"), "runs failed": _get(ev, "runs", "failed"),
+            "runs with rows": _get(ev, "runs", "with_rows"),
+            "closed orders fetched": _get(ev, "rows_fetched", "closed_orders"),
+            "trades fetched": _get(ev, "rows_fetched", "trades"),
+            "orders placed in windows": _get(ev, "orders_placed", "in_backfill_windows"),
+            "closed-orders scope": _get(ev, "closed_orders_scope") or "unknown",
+        })
+    return pd.DataFrame(rows)
+
+
+def finding_card(finding: BackfillFinding) -> None:
+    title = CAUSE_TITLES.get(finding.cause, finding.cause)
+    color = CONFIDENCE_COLORS.get(finding.confidence, "gray")
+    with st.container(border=True):
+        venue = md_escape(f"{venue_name(finding.exchange)} {finding.product}")
+        st.markdown(f"**Key #{finding.key_id}** · {venue} · **{md_escape(title)}** "
+                    f":{color}-badge[{finding.confidence} confidence]")
+        st.markdown(md_escape(finding.summary))
+        with st.expander("Evidence"):
+            st.json(finding.evidence)
+        fix = finding.fix or {}
+        if fix:
+            st.markdown(f"**Fix: {md_escape(str(fix.get('title', '')))}**")
+            steps = fix.get("steps") or []
+            st.markdown("\n".join(f"{n}. {md_escape(str(s))}" for n, s in enumerate(steps, 1)))
+            if fix.get("customer_reply"):
+                st.caption("Reply to the customer (copy with the icon at the top right):")
+                st.code(str(fix["customer_reply"]), language=None, wrap_lines=True)
+            fix_id = str(fix.get("id") or "")
+            if fix_id and get_fix(fix_id) is not None:
+                st.markdown(f"[Open this fix in the error guide]({guide_link(fix_id)})")

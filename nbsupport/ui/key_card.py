@@ -1,0 +1,127 @@
+"""User card, keys table and key card: masked metadata only (KeyView/UserCard never carry a secret)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from nbsupport.keys import KeyView
+from nbsupport.lookup import UserCard
+from nbsupport.ui import badges
+from nbsupport.ui.badges import md_code, md_escape
+
+VENUE_NAMES = {"kraken": "Kraken", "krakenfutures": "Kraken Futures"}
+
+
+def venue_name(exchange: str) -> str:
+    return VENUE_NAMES.get(exchange, exchange)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def day(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else "—"
+
+
+def third_credential(view: KeyView) -> str:
+    present = (("passphrase", view.has_passphrase), ("uid", view.has_uid))
+    flags = [name for name, has in present if has]
+    return ", ".join(flags) or "—"
+
+
+def scopes_text(view: KeyView) -> str:
+    marks = {"granted": "✓", "missing": "✗", "unknown": "?"}
+    return " ".join(
+        f"{badges.scope_label(scope)} {marks.get(state, '?')}"
+        for scope, state in badges.scope_states(view.permissions, view.required_scopes)
+        if scope != "withdraw"
+    )
+
+
+def key_row(view: KeyView) -> dict[str, Any]:
+    """One row of the keys table; every value is masked metadata."""
+    rotation = badges.rotation_badge(view)
+    expiry = badges.expiry_badge(view)
+    return {
+        "key id": view.id,
+        "user id": view.user_id,
+        "venue": venue_name(view.exchange),
+        "product": view.product,
+        "label": view.label,
+        "key": view.masked_key,
+        "fingerprint": view.fingerprint,
+        "3rd credential": third_credential(view),
+        "created": day(view.created_at),
+        "rotated": f"{day(view.rotated_at)} · {rotation.label}",
+        "expiry": f"{day(view.expires_at)} · {expiry.label}" if view.expires_at else expiry.label,
+        "IP whitelist": ", ".join(view.ip_whitelist) or "none",
+        "scopes last seen": scopes_text(view),
+        "withdraw": badges.withdraw_text(view.permissions),
+        "last test": view.last_outcome or "never",
+        "diagnosis": view.last_diagnosis or "—",
+        "tested": when(view.last_test_at),
+        "envelope key": view.envelope_version or "—",
+        "status": view.status,
+    }
+
+
+def _highlight(value: Any) -> str:
+    text = str(value)
+    if text.startswith("🔴") or "over " in text or text.startswith("failed") or "expired" in text:
+        return "color: #d33; font-weight: 600"
+    return ""
+
+
+def keys_table(views: Sequence[KeyView]) -> pd.DataFrame:
+    frame = pd.DataFrame([key_row(v) for v in views])
+    if not frame.empty:
+        st.dataframe(
+            frame.style.map(_highlight, subset=["withdraw", "rotated", "expiry", "last test"]),
+            hide_index=True,
+            column_config={"key id": st.column_config.NumberColumn(format="%d"),
+                           "user id": st.column_config.NumberColumn(format="%d")},
+        )
+    return frame
+
+
+def user_card(user: UserCard) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{md_escape(user.display_name or user.email)}** · {md_code(user.email)}")
+        cols = st.columns(4)
+        cols[0].metric("User id", str(user.id))
+        cols[1].metric("Strategy", user.strategy or "—")
+        cols[2].metric("Customer since", day(user.created_at))
+        cols[3].metric("Envelope key", user.envelope_version or "none")
+
+
+def key_card(view: KeyView) -> None:
+    with st.container(border=True):
+        title = f"{venue_name(view.exchange)} {view.product}"
+        label = f" · {md_escape(view.label)}" if view.label else ""
+        st.markdown(f"#### {md_escape(title)}{label} · `{view.masked_key}`")
+        st.markdown(badges.markdown([
+            badges.outcome_badge(view.last_outcome, view.last_diagnosis),
+            badges.rotation_badge(view),
+            badges.expiry_badge(view),
+        ]))
+        st.markdown(badges.markdown(badges.scope_badges(view.permissions, view.required_scopes)))
+        cols = st.columns(3)
+        cols[0].markdown(
+            f"**Key id** {view.id}  \n**User id** {view.user_id}  \n**Fingerprint** `{view.fingerprint}`"
+        )
+        cols[1].markdown(
+            f"**Created** {day(view.created_at)}  \n**Rotated** {day(view.rotated_at)}  \n"
+            f"**Expires** {day(view.expires_at)}"
+        )
+        ips = ", ".join(view.ip_whitelist) or "none declared"
+        cols[2].markdown(
+            f"**IP whitelist** {md_escape(ips)}  \n**3rd credential** {third_credential(view)}  \n"
+            f"**Envelope key** {view.envelope_version or '—'} · **status** {md_escape(view.status)}"
+        )
+        st.caption(f"Last test: {when(view.last_test_at)}")

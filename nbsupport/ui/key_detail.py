@@ -1,0 +1,68 @@
+"""One key in full: card, latest diagnosis, test history, re-test. Shared by the lookup deep link
+(`?user=…&key=…`) and the key detail page (`?key=…`)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from nbsupport import conntest
+from nbsupport.auth import Identity, can_view_key
+from nbsupport.console import Console
+from nbsupport.keys import KeyView
+from nbsupport.lookup import UserCard, lookup
+from nbsupport.ui.diagnosis_card import show_diagnosis
+from nbsupport.ui.key_card import key_card
+from nbsupport.ui.retest import retest_panel
+from nbsupport.ui.timeline import history_chart, history_frame
+from nbsupport.ui.trail import KEY_VIEW, record_view
+
+HISTORY_LIMIT = 50
+
+
+def load_key(console: Console, key_id: int, user_id: int | None = None) -> tuple[KeyView, UserCard] | None:
+    """The key and its owner; None when it does not exist or belongs to another user than the link says
+    (the two cases look alike, so a link cannot probe which key ids exist for whom)."""
+    with console.session() as session:
+        found = lookup(session, f"key:{key_id}")
+    if not found.keys or not found.users:
+        return None
+    view = found.keys[0]
+    if user_id is not None and view.user_id != user_id:
+        return None
+    return view, found.users[0]
+
+
+def test_history_section(console: Console, view: KeyView) -> None:
+    st.subheader("Test history")
+    with console.session() as session:
+        frame = history_frame(conntest.test_history(session, view.id, limit=HISTORY_LIMIT))
+    if frame.empty:
+        st.info("This key has never been tested.")
+        return
+    st.altair_chart(history_chart(frame), width="stretch")
+    st.dataframe(frame, hide_index=True, height=min(38 + 35 * len(frame), 400))
+
+
+def render_key(console: Console, identity: Identity, key_id: int, user_id: int | None = None) -> bool:
+    """Returns False (with a message) when the key cannot be shown."""
+    if not can_view_key(identity.role):
+        st.error("Your role sees aggregates only; individual keys are for agents and admins.")
+        return False
+    found = load_key(console, key_id, user_id)
+    if found is None:
+        owner = f" for user {user_id}" if user_id is not None else ""
+        st.warning(f"No key {key_id}{owner}. Check the id in the ticket link, or search on the lookup page.")
+        return False
+    view, _user = found
+    record_view(console, identity, KEY_VIEW, user_id=view.user_id, key_id=view.id, result="detail",
+                detail={"last_outcome": view.last_outcome})
+    key_card(view)
+    # Re-test sits above the diagnosis: its verdict is then followed by the refreshed fix card.
+    retest_panel(console, identity, view)
+    st.subheader("Latest diagnosis")
+    if view.last_outcome == "ok":
+        st.success(f"Last test green ({view.last_diagnosis or 'ok'}): nothing to fix.")
+    else:
+        show_diagnosis(view.last_diagnosis, view.exchange)
+    test_history_section(console, view)
+    return True

@@ -1,0 +1,45 @@
+"""Validating what arrives in a URL or a free-text box before it reaches the library."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_ID = re.compile(r"[0-9]{1,18}")
+# Ticket references as helpdesks write them: ZD-1234, #5678, JIRA keys, or a ticket URL.
+_TICKET = re.compile(r"[\w#:/.?=&%+@~-]{1,200}", re.ASCII)
+
+
+class ParamError(ValueError):
+    """A URL parameter or field that is not what it should be; the message is fit for the page."""
+
+
+def parse_id(name: str, value: str | Iterable[str] | None) -> int | None:
+    """A positive integer id from a query parameter, or None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        values = list(value)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise ParamError(f"?{name}= must be given once")
+        value = values[0]
+    value = value.strip()
+    if value == "":
+        return None
+    if not _ID.fullmatch(value) or int(value) == 0:
+        raise ParamError(f"?{name}= must be a positive whole number")
+    return int(value)
+
+
+def clean_ticket(text: str | None) -> str:
+    """A ticket reference for the audit trail; empty stays empty, anything odd is refused."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    if not _TICKET.fullmatch(text):
+        raise ParamError(
+            "a ticket reference is up to 200 characters: letters, digits and # : / . - _ (or a ticket link)"
+        )
+    return text

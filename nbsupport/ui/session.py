@@ -1,0 +1,83 @@
+"""Per-process Console and per-run identity for the pages.
+
+The cached Console holds settings and a connection pool only: the keyring is loaded on each use by
+`Console.keyring()` and nothing decrypted is ever passed to `st.cache_*`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
+from streamlit.runtime.pages_manager import PagesManager
+
+from nbsupport.auth import Gate, Identity, PageId, can_open, gate
+from nbsupport.config import Settings, get_settings
+from nbsupport.console import Console
+from nbsupport.demo import ensure_demo_data
+
+
+def _settings_key(settings: Settings) -> str:
+    # A digest, so neither the database password nor the master keys become a readable cache key.
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()
+
+
+def _release(console: Console) -> None:
+    console.close()
+
+
+@st.cache_resource(show_spinner="Opening the console database…", max_entries=8, on_release=_release)
+def _open_console(settings_key: str, _settings: Settings) -> Console:
+    console = Console.open(_settings)
+    if _settings.demo:
+        seed_demo(console)
+    return console
+
+
+def seed_demo(console: Console) -> None:
+    """Demo mode brings its database to the current schema and fills it once with synthetic users."""
+    console.migrate()
+    ensure_demo_data(console)
+
+
+def console() -> Console:
+    settings = get_settings()
+    return _open_console(_settings_key(settings), settings)
+
+
+def auth_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except (StreamlitSecretNotFoundError, FileNotFoundError):
+        return False
+
+
+def current_gate() -> Gate:
+    configured = auth_configured()
+    claims = st.user.to_dict() if configured else None
+    return gate(claims, get_settings(), auth_configured=configured)
+
+
+def leave_pages_directory_mode() -> None:
+    """Until the router has run once in a server process, Streamlit treats a `pages/` folder as a legacy
+    multipage app: the first request for /<file stem> runs that page file without the router (no gate,
+    no banner, no role-based navigation), and any other path shows a "Page not found" dialog. A page
+    that finds itself run that way switches the process to `st.navigation` and reruns, which sends the
+    same request through the router (the page's url_path is its file stem, so the request resolves)."""
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def require(page: PageId) -> Identity:
+    """The signed-in identity, or stop the page: pages check too, not only the navigation."""
+    leave_pages_directory_mode()
+    decision = current_gate()
+    if decision.identity is None:
+        st.error(decision.message)
+        st.stop()
+    if not can_open(decision.identity.role, page):
+        st.error(f"Your role ({decision.identity.role}) cannot open this page.")
+        st.stop()
+    return decision.identity

@@ -1,0 +1,72 @@
+"""Audit rows for what a page shows, written once per session and subject rather than on every rerun.
+
+Action names follow the CLI's (`key.view`, `key.retest`, `fleet.backfill_health`), so the audit log reads
+the same whichever entry point an agent used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import streamlit as st
+
+from nbsupport import audit
+from nbsupport.auth import Identity
+from nbsupport.console import Console
+from nbsupport.ui.params import ParamError, clean_ticket
+
+_SEEN = "_nbsupport_audited"
+TICKET_KEY = "ticket"
+
+KEY_VIEW = "key.view"
+USER_VIEW = "user.view"
+KEY_RETEST = "key.retest"
+BACKFILL_VIEW = "fleet.backfill_health"
+
+
+def current_ticket() -> str:
+    """The ticket reference the agent is working on (sidebar field); invalid text counts as none."""
+    try:
+        return clean_ticket(st.session_state.get(TICKET_KEY, ""))
+    except ParamError:
+        return ""
+
+
+def record_views(
+    console: Console,
+    identity: Identity,
+    action: str,
+    subjects: Sequence[tuple[int | None, int | None]],
+    *,
+    result: str = "",
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """One row per (user id, key id) subject the page showed. Streamlit reruns the page on every click,
+    and a rerun is not a new view: a subject already recorded in this session for the same ticket and
+    result is skipped. Returns the number of rows written."""
+    ticket = current_ticket()
+    seen: set[tuple[Any, ...]] = st.session_state.setdefault(_SEEN, set())
+    context = (ticket, result, repr(detail))
+    fresh = [(u, k) for u, k in dict.fromkeys(subjects) if (action, u, k, *context) not in seen]
+    if not fresh:
+        return 0
+    with console.session() as session:
+        for user_id, key_id in fresh:
+            audit.record(session, identity.actor, action, ticket=ticket, subject_user_id=user_id,
+                         subject_key_id=key_id, result=result, detail=detail)
+    seen.update((action, u, k, *context) for u, k in fresh)
+    return len(fresh)
+
+
+def record_view(
+    console: Console,
+    identity: Identity,
+    action: str,
+    *,
+    user_id: int | None = None,
+    key_id: int | None = None,
+    result: str = "",
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    return record_views(console, identity, action, [(user_id, key_id)], result=result, detail=detail) == 1

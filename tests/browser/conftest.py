@@ -1,0 +1,136 @@
+"""A real console for browser tests: the sandbox venue in-process, `streamlit run` in a subprocess on a
+free port with a fresh demo database, and headless Debian Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nbsupport.sandbox import SandboxServer
+from tests.sandbox_fixtures import running_sandbox
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+ADMIN = "admin@nb.test"
+STARTUP_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Console:
+    url: str
+    home: Path
+    database_url: str
+    log: Path
+    env: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:  # noqa: S310 (loopback)
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"streamlit not healthy within {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxServer]:
+    with running_sandbox(timeout_fault_s=2.0) as server:
+        yield server
+
+
+@contextmanager
+def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[Console]:
+    port = free_port()
+    log = home / log_name
+    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log)
+        yield Console(url, home, env["NBSUPPORT_DATABASE_URL"], log, env)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def console_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Iterator[Console]:
+    """`streamlit run streamlit_app.py` in demo mode, signed in locally as an admin (every page visible)."""
+    home = tmp_path_factory.mktemp("console-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBSUPPORT_")}
+    env.update(
+        NBSUPPORT_HOME=str(home), NBSUPPORT_DATABASE_URL=f"sqlite:///{home / 'nbsupport.sqlite3'}",
+        NBSUPPORT_DEMO="1", NBSUPPORT_DEMO_IDENTITY=ADMIN, NBSUPPORT_ROLES=json.dumps({ADMIN: "admin"}),
+        NBSUPPORT_EXCHANGE_URLS=json.dumps({"kraken": sandbox.origin, "krakenfutures": sandbox.origin}),
+        NBSUPPORT_REQUEST_TIMEOUT_MS="3000", PYTHONPATH=str(REPO_ROOT),
+    )
+    with streamlit_run(home, env, "streamlit.log") as console:
+        yield console
+
+
+@pytest.fixture
+def restarted_server(console_server: Console) -> Iterator[Console]:
+    """A second server process on the same database that no request has reached yet, as after a deploy."""
+    with streamlit_run(console_server.home, console_server.env, "streamlit-restarted.log") as console:
+        yield console
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
+        pytest.skip(f"{CHROMIUM} is not installed (CI installs Debian's chromium with apt)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: object, console_server: Console) -> Iterator[object]:
+    """A new visitor: a fresh browser context (no cookies, no session state)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()

@@ -1,0 +1,67 @@
+"""A stand-in for `run_retest` / `test_history` with the engine's contract, so every branch of the re-test
+UI is reachable without a venue: it reports progress from another thread, as a parallel engine may."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from nbsupport.conntest import ProgressEvent, RetestRefused
+from nbsupport.crypto import MasterKeyMissing
+
+
+@dataclass
+class FakeResult:
+    key_id: int
+    outcome: str
+    diagnosis: str
+    missing: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id, "outcome": self.outcome, "diagnosis": self.diagnosis,
+            "missing_permissions": self.missing, "permissions": {}, "exchange_error": "",
+            "requests": 7, "duration_ms": 812, "fix": {}, "test_id": 99, "egress_ip": "51.38.112.198",
+            "warnings": [], "steps": [],
+        }
+
+
+@dataclass
+class FakeEngine:
+    """Behaviour set per test: `mode` is ok | warning | failed | cooldown | in_progress | no_master_key."""
+
+    mode: str = "failed"
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def run_retest(self, console: Any, key_id: int, *, actor: Any, ticket: str = "", trigger: str = "retest",
+                   progress: Callable[[ProgressEvent], None] | None = None,
+                   ignore_cooldown: bool = False) -> FakeResult:
+        self.calls.append({"key_id": key_id, "actor": actor, "ticket": ticket, "trigger": trigger})
+        if self.mode in ("cooldown", "in_progress"):
+            raise RetestRefused(self.mode, 42, f"this key was re-tested moments ago ({self.mode})")
+        if self.mode == "no_master_key":
+            raise MasterKeyMissing("no master key configured: set NBSUPPORT_MASTER_KEYS")
+        steps = [("preflight", "ok", ""), ("balance", "ok", ""), ("key_info", "ok", "6 permissions"),
+                 ("scope:query_closed_orders", "failed" if self.mode == "failed" else "ok", "")]
+
+        def emit() -> None:
+            for step, status, detail in steps:
+                if progress:
+                    progress(ProgressEvent(step, status, detail))
+
+        reporter = threading.Thread(target=emit)
+        reporter.start()
+        reporter.join()
+        diagnosis = {"ok": "ok", "warning": "withdraw_enabled", "failed": "missing_permission"}[self.mode]
+        missing = ["query_closed_orders"] if self.mode == "failed" else []
+        self.history.insert(0, {"started_at": datetime.now(UTC), "outcome": self.mode, "diagnosis": diagnosis,
+                                "trigger": trigger, "actor": actor.email, "ticket": ticket,
+                                "duration_ms": 812, "requests": 7, "missing_scopes": missing})
+        return FakeResult(key_id, self.mode, diagnosis, missing)
+
+    def test_history(self, session: Any, key_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        return self.history[:limit]
