@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -101,10 +102,17 @@ def add_key(
     now: datetime | None = None,
 ) -> ExchangeKey:
     """Seal and store a key. The row id is part of the associated data, so it is inserted first."""
+    texts = (user_email, exchange, label, product or "", credentials.api_key, credentials.secret,
+             credentials.password or "", credentials.uid or "", *ip_whitelist)
+    if any("\x00" in text for text in texts):
+        # No key, label or address holds one, and PostgreSQL text columns cannot store it.
+        raise KeyInputError("the input contains a NUL character")
     if exchange not in ccxt.exchanges:
         raise KeyInputError(f"unknown exchange id {exchange[:40]!r} (use a ccxt id such as kraken)")
     if not credentials.api_key.strip() or not credentials.secret.strip():
         raise KeyInputError("the API key and the secret must not be empty")
+    if product is not None and not re.fullmatch(r"[a-z]{1,20}", product):
+        raise KeyInputError("the product must be one lowercase word such as spot or futures")
     scopes = list(required_scopes) if required_scopes is not None else [s.value for s in STRATEGY_SCOPES]
     unknown = [s for s in scopes if s not in Scope.__members__.values()]
     if unknown:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nbsupport.cli.common import open_console, print_json
+from nbsupport.cli.common import int_between, open_console, print_json
 from nbsupport.crypto import generate_master_key
 from nbsupport.rotation import rotate_master_key
 
@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Put the new key first in NBSUPPORT_MASTER_KEYS and keep the old one after it, then run "
                     "this. Resumable: an interrupted run continues where it stopped. Credential rows are "
                     "not touched.")
-    p.add_argument("--batch-size", type=int, default=500, help="data keys per transaction")
+    p.add_argument("--batch-size", type=int_between(1, 100_000), default=500,
+                   help="data keys per transaction")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_rotate)
 

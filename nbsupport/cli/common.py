@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,6 +16,29 @@ from nbsupport.console import Console
 
 class CliError(Exception):
     """A problem with the user's input or environment, reported as one line without a traceback."""
+
+
+# The largest id either database can store (BIGINT); a bigger one would fail inside the driver.
+MAX_ID = 2**63 - 1
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], or a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text[:20]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+# A user or key id as the command line takes it.
+record_id = int_between(1, MAX_ID)
 
 
 def print_json(payload: Any) -> None:

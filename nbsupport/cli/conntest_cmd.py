@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nbsupport.cli.common import cli_actor, open_console, print_json
+from nbsupport.cli.common import cli_actor, open_console, print_json, record_id
 from nbsupport.conntest import ProgressEvent, RetestRefused, TestResult, run_retest
 
 EXIT_FAILED = 1
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Runs the probe plan on a stored key (master key needed), records the result and an "
                     "audit event, and prints the diagnosis and its fix. Exit code 0 = works, 1 = fails, "
                     "3 = refused.")
-    p.add_argument("key_id", type=int, metavar="KEY_ID", help="the exchange key's id (see `lookup`)")
+    p.add_argument("key_id", type=record_id, metavar="KEY_ID", help="the exchange key's id (see `lookup`)")
     p.add_argument("--ticket", default="", help="support ticket this re-test belongs to (audited)")
     p.add_argument("--force", action="store_true",
                    help="skip the per-key cooldown (never the one-test-at-a-time lease)")

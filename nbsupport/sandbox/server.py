@@ -36,6 +36,9 @@ class _HTTPServer(ThreadingHTTPServer):
     # stop() must not wait for a handler that is deliberately hanging (the timeout fault).
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: more simultaneous connects (a bulk re-test, a benchmark)
+    # would have their SYNs dropped and retried a second later, i.e. time out in the client.
+    request_queue_size = 512
 
     def __init__(self, address: tuple[str, int], app: SandboxServer) -> None:
         self.app = app
