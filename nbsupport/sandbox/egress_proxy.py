@@ -13,9 +13,11 @@ import http.client
 import ipaddress
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from urllib.parse import urlsplit
+
+from nbsupport.sandbox.loopback import LoopbackHTTPServer
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) are for this hop only and never forwarded.
 _HOP_BY_HOP = frozenset(
@@ -33,36 +35,10 @@ _HOP_BY_HOP = frozenset(
 )
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    # socketserver's default listen backlog is 5: more simultaneous connects (a bulk re-test, a benchmark)
-    # would have their SYNs dropped and retried a second later, i.e. time out in the client.
-    request_queue_size = 512
-
+class _ProxyServer(LoopbackHTTPServer):
     def __init__(self, address: tuple[str, int], proxy: EgressProxy) -> None:
         self.proxy = proxy
-        self._connections: set[socket.socket] = set()
-        self._lock = threading.Lock()
         super().__init__(address, _ProxyHandler)
-
-    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
-        with self._lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):  # type: ignore[no-untyped-def]
-        with self._lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

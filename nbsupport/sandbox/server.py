@@ -12,13 +12,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from nbsupport.sandbox.futures import FUTURES_PATH_PREFIXES, FuturesVenue
 from nbsupport.sandbox.keys import AUTHENTICATED_FAULTS, Fault, Product, SandboxKey
+from nbsupport.sandbox.loopback import LoopbackHTTPServer
 from nbsupport.sandbox.ratelimit import FUTURES_DEFAULT_POLICY, RateLimitPolicy
 from nbsupport.sandbox.requestlog import RecordedRequest, RequestLog
 from nbsupport.sandbox.spot import SpotVenue
@@ -31,38 +32,10 @@ if TYPE_CHECKING:
 _INTERNAL_ERROR = "EGeneral:Internal error"
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # stop() must not wait for a handler that is deliberately hanging (the timeout fault).
-    block_on_close = False
-    allow_reuse_address = True
-    # socketserver's default listen backlog is 5: more simultaneous connects (a bulk re-test, a benchmark)
-    # would have their SYNs dropped and retried a second later, i.e. time out in the client.
-    request_queue_size = 512
-
+class _HTTPServer(LoopbackHTTPServer):
     def __init__(self, address: tuple[str, int], app: SandboxServer) -> None:
         self.app = app
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):  # type: ignore[no-untyped-def]
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Wake handler threads parked on idle keep-alive sockets so they exit now, not at client close."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

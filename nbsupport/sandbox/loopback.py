@@ -1,0 +1,43 @@
+"""The threaded HTTP server both loopback services (sandbox, egress proxy) stand on."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from http.server import ThreadingHTTPServer
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    """Tracks open connections so stop() can wake handlers parked on idle keep-alive sockets."""
+
+    daemon_threads = True
+    # stop() must not wait for a handler that is deliberately hanging (the timeout fault).
+    block_on_close = False
+    allow_reuse_address = True
+    # socketserver's default listen backlog is 5: more simultaneous connects (a bulk re-test, a benchmark)
+    # would have their SYNs dropped and retried a second later, i.e. time out in the client.
+    request_queue_size = 512
+
+    def __init__(self, address: tuple[str, int], handler: type) -> None:
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):  # type: ignore[no-untyped-def]
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Wake handler threads parked on idle keep-alive sockets so they exit now, not at client close."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
