@@ -114,6 +114,20 @@ class Venue(ABC):
         """One request that cannot change state; GRANTED/MISSING, or raises ProbeFailed for anything else."""
         return ScopeState.UNKNOWN
 
+    @staticmethod
+    def run_probe(wire: Wire, method: Any, params: dict[str, Any], denied: ErrorKind) -> ScopeState:
+        """Send one probe: `denied` means the scope is missing, a rejected (impossible) order that it is
+        granted; any other failure propagates."""
+        try:
+            wire.json(method, params)
+        except ProbeFailed as failed:
+            if failed.error.kind is denied:
+                return ScopeState.MISSING
+            if failed.error.kind is ErrorKind.ORDER_REJECTED:
+                return ScopeState.GRANTED
+            raise
+        return ScopeState.GRANTED
+
     @abstractmethod
     def read_error(self, raw: RawResponse, exc: BaseException) -> VenueError | None:
         """The venue's own vocabulary for a failed response; None to fall back to the HTTP-level reading."""

@@ -36,7 +36,7 @@ from typing import Any
 import ccxt
 
 from nbsupport.diagnosis import Scope, ScopeState
-from nbsupport.venues.base import ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError
+from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError
 from nbsupport.venues.wire import RawResponse, Wire
 
 SECRET_BYTES = 64
@@ -201,15 +201,7 @@ class KrakenSpot(Venue):
         if scope not in calls:
             return ScopeState.UNKNOWN
         method, params = calls[scope]
-        try:
-            wire.json(method, params)
-        except ProbeFailed as failed:
-            if failed.error.kind is ErrorKind.DENIED:
-                return ScopeState.MISSING
-            if failed.error.kind is ErrorKind.ORDER_REJECTED:
-                return ScopeState.GRANTED
-            raise
-        return ScopeState.GRANTED
+        return self.run_probe(wire, method, params, denied=ErrorKind.DENIED)
 
     def read_error(self, raw: RawResponse, exc: BaseException) -> VenueError | None:
         body = raw.json()

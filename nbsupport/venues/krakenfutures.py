@@ -24,7 +24,7 @@ from typing import Any
 import ccxt
 
 from nbsupport.diagnosis import Scope, ScopeState
-from nbsupport.venues.base import ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError
+from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError
 from nbsupport.venues.kraken import kraken_secret_problem
 from nbsupport.venues.wire import RawResponse, Wire
 
@@ -117,16 +117,8 @@ class KrakenFutures(Venue):
         if scope not in calls:
             return ScopeState.UNKNOWN
         method, params = calls[scope]
-        try:
-            wire.json(method, params)
-        except ProbeFailed as failed:
-            # The balance call already authenticated this key: a refusal now is the missing access level.
-            if failed.error.kind is ErrorKind.AUTH:
-                return ScopeState.MISSING
-            if failed.error.kind is ErrorKind.ORDER_REJECTED:
-                return ScopeState.GRANTED
-            raise
-        return ScopeState.GRANTED
+        # The balance call already authenticated this key: a refusal now is the missing access level.
+        return self.run_probe(wire, method, params, denied=ErrorKind.AUTH)
 
     def read_error(self, raw: RawResponse, exc: BaseException) -> VenueError | None:
         body = raw.json()
