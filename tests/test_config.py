@@ -12,6 +12,12 @@ from nbsupport.crypto import MasterKeyMissing, generate_master_key
 from nbsupport.keyring import load_keyring
 
 
+@pytest.fixture(autouse=True)
+def _no_database_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suite's own NBSUPPORT_DATABASE_URL (the PostgreSQL run) must not stand in for the defaults here.
+    monkeypatch.delenv("NBSUPPORT_DATABASE_URL", raising=False)
+
+
 def test_defaults_point_at_an_embedded_sqlite_file(tmp_path: Path) -> None:
     settings = load_settings(secrets_file=tmp_path / "none.toml")
     assert settings.is_sqlite
