@@ -132,6 +132,17 @@ def test_bad_input_and_bad_links_show_messages_not_tracebacks(page: Any, console
     check(page, "31-bad-link")
 
 
+def test_pasting_a_kraken_error_into_the_guide_shows_its_fix(page: Any, console_server: Console) -> None:
+    page.goto(f"{console_server.url}/error_guide")
+    heading(page, "Error guide")
+    box = page.get_by_role("textbox", name=re.compile("Paste the error"))
+    box.fill('kraken {"error":["EAPI:Invalid signature"]}')
+    box.press("Control+Enter")
+    page.get_by_role("heading", name="Key or signature rejected").first.wait_for(timeout=30_000)
+    check(page, "12-guide-paste")
+    assert page.get_by_text("Reply to the customer").first.is_visible()
+
+
 def test_fleet_views_work_on_the_demo_data(page: Any, console_server: Console) -> None:
     page.goto(f"{console_server.url}/backfill")
     heading(page, "Backfill health")
