@@ -12,7 +12,6 @@ import contextlib
 import http.client
 import ipaddress
 import socket
-import threading
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -122,7 +121,6 @@ class EgressProxy:
         self.allow_any_host = allow_any_host
         self._address = (host, port)
         self._httpd: _ProxyServer | None = None
-        self._thread: threading.Thread | None = None
 
     def may_reach(self, hostname: str) -> bool:
         if self.allow_any_host:
@@ -137,25 +135,13 @@ class EgressProxy:
     def start(self) -> EgressProxy:
         if self._httpd is None:
             self._httpd = _ProxyServer(self._address, self)
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name="sandbox-egress-proxy",
-                daemon=True,
-            )
-            self._thread.start()
+            self._httpd.serve_in_background("sandbox-egress-proxy")
         return self
 
     def stop(self) -> None:
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = self._thread = None
+        if self._httpd is not None:
+            self._httpd.stop()
+            self._httpd = None
 
     @property
     def url(self) -> str:

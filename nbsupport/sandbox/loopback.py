@@ -22,6 +22,7 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type) -> None:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._serving: threading.Thread | None = None
         super().__init__(address, handler)
 
     def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
@@ -33,6 +34,20 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def serve_in_background(self, name: str) -> None:
+        self._serving = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True
+        )
+        self._serving.start()
+
+    def stop(self) -> None:
+        """Stop serving, wake idle keep-alive handlers, close the socket, wait for the serving thread."""
+        self.shutdown()
+        self.close_connections()
+        self.server_close()
+        if self._serving is not None:
+            self._serving.join(timeout=5)
 
     def close_connections(self) -> None:
         """Wake handler threads parked on idle keep-alive sockets so they exit now, not at client close."""

@@ -112,7 +112,6 @@ class SandboxServer:
         self._spot = SpotVenue(self._registry, self.current_fault, timeout_fault_s, bad_signature_error)
         self._futures = FuturesVenue(self._registry, self.current_fault, timeout_fault_s)
         self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -121,26 +120,15 @@ class SandboxServer:
             return self
         self._stopping.clear()
         self._httpd = _HTTPServer(self._address, self)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="sandbox-server",
-            daemon=True,
-        )
-        self._thread.start()
+        self._httpd.serve_in_background("sandbox-server")
         return self
 
     def stop(self) -> None:
-        httpd, thread = self._httpd, self._thread
-        if httpd is None:
+        if self._httpd is None:
             return
         self._stopping.set()
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._httpd = self._thread = None
+        self._httpd.stop()
+        self._httpd = None
 
     def __enter__(self) -> SandboxServer:
         return self.start()
