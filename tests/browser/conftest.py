@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,8 +110,9 @@ def restarted_server(console_server: Console) -> Iterator[Console]:
         yield console
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+@contextmanager
+def launch_chromium() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright; skips the test where it is not installed."""
     if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
         pytest.skip(f"{CHROMIUM} is not installed (CI installs Debian's chromium with apt)")
     from playwright.sync_api import sync_playwright
@@ -121,6 +123,12 @@ def browser() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    with launch_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -613,18 +612,10 @@ SETTLED_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     """Headless Debian Chromium through Playwright, as tests/browser drives it."""
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser.conftest import launch_chromium
 
-    if not CHROMIUM.is_file() or shutil.which(str(CHROMIUM)) is None:
-        pytest.skip(f"{CHROMIUM} is not installed (CI installs Debian's chromium with apt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 def _settle(page: Any) -> None:
