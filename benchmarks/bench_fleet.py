@@ -42,6 +42,7 @@ from nbsupport.db.rollup_models import DailyTestRollup  # noqa: E402
 from nbsupport.fleet.backfill import backfill_health  # noqa: E402
 from nbsupport.fleet.bulk import bulk_retest  # noqa: E402
 from nbsupport.fleet.stats import failure_stats  # noqa: E402
+from nbsupport.keyring import read_or_create_key_file  # noqa: E402
 
 BENCH_DIR = REPO / "var" / "bench"
 PG_SERVER = os.environ.get("NBSUPPORT_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -50,15 +51,7 @@ ACTOR = Actor("bench@noonbarbari.local", "admin")
 
 
 def master_keys() -> str:
-    if os.environ.get("NBSUPPORT_MASTER_KEYS"):
-        return os.environ["NBSUPPORT_MASTER_KEYS"]
-    path = BENCH_DIR / "master.key"
-    if not path.is_file():
-        from nbsupport.crypto import generate_master_key
-
-        BENCH_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(generate_master_key("v1") + "\n")
-    return path.read_text().strip()
+    return os.environ.get("NBSUPPORT_MASTER_KEYS") or read_or_create_key_file(BENCH_DIR / "master.key")
 
 
 def sqlite_url(users: int) -> str:

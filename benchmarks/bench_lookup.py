@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO))
 
 from nbsupport.config import Settings  # noqa: E402
 from nbsupport.console import Console  # noqa: E402
-from nbsupport.crypto import generate_master_key  # noqa: E402
 from nbsupport.db.models import ExchangeKey, User  # noqa: E402
 from nbsupport.demo import BuildReport, DemoSpec, build_demo  # noqa: E402
+from nbsupport.keyring import read_or_create_key_file  # noqa: E402
 from nbsupport.lookup import lookup  # noqa: E402
 
 BENCH_DIR = REPO / "var" / "bench"
@@ -45,13 +45,7 @@ MIX = (0.2, 0.15, 0.15, 0.15, 0.15, 0.1, 0.1)
 
 
 def master_keys() -> str:
-    if os.environ.get("NBSUPPORT_MASTER_KEYS"):
-        return os.environ["NBSUPPORT_MASTER_KEYS"]
-    path = BENCH_DIR / "master.key"
-    if not path.is_file():
-        BENCH_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(generate_master_key("v1") + "\n")
-    return path.read_text().strip()
+    return os.environ.get("NBSUPPORT_MASTER_KEYS") or read_or_create_key_file(BENCH_DIR / "master.key")
 
 
 def sqlite_path(users: int, tag: str) -> Path:

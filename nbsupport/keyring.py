@@ -9,7 +9,8 @@ from nbsupport.config import Settings
 from nbsupport.crypto import CryptoError, MasterKeyMissing, MasterKeyring, generate_master_key
 
 
-def _read_or_create_demo_key(path: Path) -> str:
+def read_or_create_key_file(path: Path) -> str:
+    """The master key entry kept in a local 0600 file (demo, benchmarks), created on first use."""
     if path.is_file():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,7 +35,7 @@ def load_keyring(settings: Settings) -> MasterKeyring:
                 "set NBSUPPORT_MASTER_KEYS for any other database"
             )
         try:
-            return MasterKeyring.parse(_read_or_create_demo_key(settings.demo_master_key_file))
+            return MasterKeyring.parse(read_or_create_key_file(settings.demo_master_key_file))
         except CryptoError as exc:
             raise CryptoError(f"demo master key file {settings.demo_master_key_file}: {exc}") from None
     raise MasterKeyMissing(
