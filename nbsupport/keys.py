@@ -18,6 +18,7 @@ from nbsupport import crypto
 from nbsupport.credentials import Credentials, mask
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
+from nbsupport.plain import iso_fields
 
 ROTATION_DAYS = 90
 DEFAULT_PRODUCT = {"krakenfutures": "futures", "binanceusdm": "futures", "binancecoinm": "futures"}
@@ -177,7 +178,7 @@ class KeyView:
     envelope_version: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+        return iso_fields(self)
 
 
 def key_view(row: ExchangeKey, envelope_version: str | None, now: datetime | None = None) -> KeyView:

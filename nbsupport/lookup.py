@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
 from nbsupport.keys import KeyView, key_view
+from nbsupport.plain import iso_fields
 
 MAX_QUERY_LENGTH = 500
 MAX_RESULTS = 50
@@ -100,7 +101,7 @@ class UserCard:
     envelope_version: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+        return iso_fields(self)
 
 
 @dataclass

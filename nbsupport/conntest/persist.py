@@ -15,6 +15,7 @@ from nbsupport.conntest.result import KeyMeta, TestResult
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.diagnosis import ScopeState
 from nbsupport.fleet.rollups import record_test_in_rollups
+from nbsupport.plain import iso_fields
 
 
 def key_meta(row: ExchangeKey) -> KeyMeta:
@@ -97,7 +98,7 @@ class TestRecord:
     fix_id: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+        return iso_fields(self)
 
 
 def test_history(session: Session, key_id: int, limit: int = 50) -> list[TestRecord]:

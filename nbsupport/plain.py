@@ -1,0 +1,11 @@
+"""Plain result objects -> JSON-ready dicts, the one shape the CLI's --json and the pages share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def iso_fields(obj: object) -> dict[str, Any]:
+    """A dataclass instance's fields, with datetimes as ISO 8601 strings."""
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(obj).items()}
