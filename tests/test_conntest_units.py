@@ -51,6 +51,20 @@ def test_kraken_secret_that_cannot_be_right_is_malformed_offline(secret: str, re
     assert secret.strip() not in result.reason
 
 
+def test_a_pem_private_key_secret_passes_preflight_and_a_damaged_one_is_malformed() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    assert preflight("coinbase", secret=pem).fatal is None
+    lines = pem.splitlines()
+    damaged = "\n".join(lines[:2] + lines[3:])
+    result = preflight("coinbase", secret=damaged)
+    assert result.fatal is Diagnosis.SECRET_MALFORMED and "PEM" in result.reason
+
+
 def test_passphrase_venue_without_a_passphrase_is_malformed_offline() -> None:
     result = preflight("okx", secret="anything")
     assert result.fatal is Diagnosis.SECRET_MALFORMED and "passphrase" in result.reason

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from functools import cache
 
 import ccxt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 
 from nbsupport.conntest.result import KeyMeta
 from nbsupport.credentials import Credentials
@@ -33,9 +35,20 @@ def required_credentials(exchange_id: str) -> tuple[str, ...]:
     return tuple(name for name, needed in required.items() if needed)
 
 
+def _pem_problem(secret: str) -> str | None:
+    """A PEM private key (Coinbase's ES256 keys) is multi-line by design: it must parse, not be one line."""
+    try:
+        serialization.load_pem_private_key(secret.strip().encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return "the secret is a PEM private key that does not parse: a line was lost or altered when pasting"
+    return None
+
+
 def _whitespace_problem(credentials: Credentials) -> str | None:
     if any(c.isspace() for c in credentials.api_key):
         return "the API key contains whitespace: it was pasted with a space or line break"
+    if credentials.secret.lstrip().startswith("-----BEGIN "):
+        return _pem_problem(credentials.secret)
     if any(c.isspace() for c in credentials.secret):
         inner = credentials.secret.strip() != credentials.secret or " " in credentials.secret.strip()
         hint = " (a '+' turned into a space by a clipboard is the classic cause)" if inner else ""

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import ccxt
 
 from nbsupport.venues.base import Venue
 from nbsupport.venues.binance import Binance
+from nbsupport.venues.bybit import Bybit
+from nbsupport.venues.coinbase import Coinbase
 from nbsupport.venues.generic import Generic
 from nbsupport.venues.kraken import KrakenSpot
 from nbsupport.venues.krakenfutures import KrakenFutures
+from nbsupport.venues.okx import Okx
 
 _BINANCE_FAMILY = frozenset({"binance", "binanceus"})
+_KEY_SETTINGS_READERS: dict[str, Callable[[], Venue]] = {"bybit": Bybit, "okx": Okx, "coinbase": Coinbase}
 
 
 @cache
@@ -25,4 +30,7 @@ def venue_for(exchange_id: str) -> Venue:
         return KrakenFutures()
     if exchange_id in _BINANCE_FAMILY:
         return Binance(exchange_id)
+    # Exact ids only: `okxus`, `myokx`, `bybiteu` sit on other hosts and were not checked.
+    if exchange_id in _KEY_SETTINGS_READERS:
+        return _KEY_SETTINGS_READERS[exchange_id]()
     return Generic(exchange_id)

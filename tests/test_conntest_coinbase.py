@@ -1,0 +1,151 @@
+"""Coinbase Advanced Trade: one accounts read, then the key's own permissions (`key_permissions`).
+
+Canned Coinbase answers from a loopback stub. The credentials are a throwaway CDP key (Ed25519, the secret
+in the base64 form Coinbase hands out): the real ccxt coinbase client mints a JWT for every request, and the
+stub verifies its signature with the key's public half, its key id and the method and path it is bound to.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+from nbsupport.config import Settings
+from nbsupport.conntest import KeyMeta, TestResult, test_credentials
+from nbsupport.credentials import Credentials
+from tests.venue_stub import Answer, CannedVenue, Request, canned_venue, leaked
+
+ACCOUNTS_PATH = "/api/v3/brokerage/accounts"
+PERMISSIONS_PATH = "/api/v3/brokerage/key_permissions"
+API_KEY = str(uuid.UUID("0b7e1c52-3f4a-4d8e-9a61-5c2f7e9d1a34"))
+
+ACCOUNTS_OK: Answer = (200, {"accounts": [{"uuid": "8bfc20d7-f7c6-4422-bf07-8243ca4169fe", "currency": "BTC",
+                                           "available_balance": {"value": "0.1", "currency": "BTC"}}],
+                             "has_next": True, "cursor": "789100", "size": 1})
+UNAUTHORIZED: Answer = (401, "Unauthorized\n")
+
+
+def cdp_secret(key: Ed25519PrivateKey) -> str:
+    """The secret as a CDP Ed25519 key file holds it: base64 of the 32-byte seed and public key."""
+    seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return base64.b64encode(seed + key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+
+PRIVATE_KEY = Ed25519PrivateKey.generate()
+SECRET = cdp_secret(PRIVATE_KEY)
+PUBLIC_KEY: Ed25519PublicKey = PRIVATE_KEY.public_key()
+
+
+def permissions(**flags: Any) -> Answer:
+    body = {"can_view": True, "can_trade": True, "can_transfer": False,
+            "portfolio_uuid": "b87a2d3f-8e7c-4f1a-9d2b-3c4e5f6a7b8c", "portfolio_type": "DEFAULT"}
+    return 200, body | flags
+
+
+def _part(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def verify_cdp_jwt(request: Request) -> str | None:
+    """A CDP JWT: EdDSA over header.payload, kid/sub the key id, bound to this request, not expired."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme != "Bearer" or token.count(".") != 2:
+        return "no Bearer JWT"
+    header_b64, payload_b64, signature = token.split(".")
+    header, payload = json.loads(_part(header_b64)), json.loads(_part(payload_b64))
+    try:
+        PUBLIC_KEY.verify(_part(signature), f"{header_b64}.{payload_b64}".encode())
+    except InvalidSignature:
+        return "signature does not verify"
+    if (header.get("alg"), header.get("kid"), payload.get("sub")) != ("EdDSA", API_KEY, API_KEY):
+        return "unexpected alg, kid or sub"
+    uri = (payload.get("uris") or [""])[0]
+    if not (uri.startswith(f"{request.method} ") and uri.endswith(request.path)):
+        return "token bound to another request"
+    if not payload.get("nbf", 0) <= time.time() <= payload.get("exp", 0):
+        return "token outside its validity window"
+    return None
+
+
+@pytest.fixture(scope="module")
+def coinbase() -> Iterator[CannedVenue]:
+    with canned_venue(verify_cdp_jwt, rejected=UNAUTHORIZED) as stub:
+        yield stub
+
+
+def run(stub: CannedVenue, accounts: Answer, key_permissions: Answer, *, secret: str = SECRET,
+        meta: KeyMeta | None = None) -> TestResult:
+    stub.serve({ACCOUNTS_PATH: accounts, PERMISSIONS_PATH: key_permissions})
+    result = test_credentials("coinbase", Credentials(API_KEY, secret), meta or KeyMeta(exchange="coinbase"),
+                              Settings(exchange_urls={"coinbase": stub.origin}, request_timeout_ms=2000))
+    assert leaked(result, API_KEY, SECRET, secret) == []
+    return result
+
+
+def test_healthy_coinbase_key_is_ok_from_two_signed_requests(coinbase: CannedVenue) -> None:
+    result = run(coinbase, ACCOUNTS_OK, permissions())
+    assert (result.diagnosis, result.outcome, result.requests) == ("ok", "ok", 2)
+    assert coinbase.auth_problems == []
+    assert coinbase.paths == [ACCOUNTS_PATH, PERMISSIONS_PATH]
+    assert coinbase.seen[0].query == "limit=1"
+    assert result.permissions["cancel_orders"] == "granted"
+    assert result.permissions["withdraw"] == "missing"
+    assert result.detail["key_settings"]["portfolio_type"] == "DEFAULT"
+    # Coinbase does not report the key's allowlist: nothing is claimed about it.
+    assert result.detail["key_settings"]["ip_restricted"] is None
+
+
+def test_coinbase_key_with_transfer_is_flagged_withdraw_enabled(coinbase: CannedVenue) -> None:
+    result = run(coinbase, ACCOUNTS_OK, permissions(can_transfer=True))
+    assert (result.diagnosis, result.outcome) == ("withdraw_enabled", "warning")
+    assert result.permissions["withdraw"] == "granted"
+
+
+def test_coinbase_view_only_key_is_missing_create_and_cancel(coinbase: CannedVenue) -> None:
+    result = run(coinbase, ACCOUNTS_OK, permissions(can_trade=False))
+    assert result.diagnosis == "missing_permission"
+    assert result.missing_permissions == ["create_orders", "cancel_orders"]
+
+
+def test_coinbase_key_without_view_is_missing_the_read_scopes(coinbase: CannedVenue) -> None:
+    denied = (403, {"error": "PERMISSION_DENIED", "error_details": "Missing required scopes",
+                    "message": "Missing required scopes"})
+    result = run(coinbase, denied, permissions(can_view=False))
+    assert (result.diagnosis, result.requests) == ("missing_permission", 2)
+    assert result.missing_permissions == ["query_funds", "query_open_orders", "query_closed_orders"]
+    assert result.exchange_error.startswith("PERMISSION_DENIED ")
+
+
+def test_coinbase_key_signed_with_another_private_key_is_credentials_rejected(coinbase: CannedVenue) -> None:
+    result = run(coinbase, ACCOUNTS_OK, permissions(), secret=cdp_secret(Ed25519PrivateKey.generate()))
+    assert (result.diagnosis, result.requests) == ("credentials_rejected", 1)
+    assert result.exchange_error == "HTTP 401 Unauthorized"
+    assert coinbase.auth_problems == [f"{ACCOUNTS_PATH}: signature does not verify"]
+
+
+def test_refused_coinbase_key_with_a_stored_ip_whitelist_is_ip_not_allowed(coinbase: CannedVenue) -> None:
+    # Coinbase reports no allowlist and refuses a blocked address with the same bare 401 as a wrong key:
+    # the whitelist the user gave us is the evidence.
+    meta = KeyMeta(exchange="coinbase", ip_whitelist=("203.0.113.7",))
+    result = run(coinbase, UNAUTHORIZED, permissions(), meta=meta)
+    assert (result.diagnosis, result.requests) == ("ip_not_allowed", 1)
+
+
+@pytest.mark.parametrize("answer", [
+    (200, "<html><body>maintenance</body></html>"),
+    (200, {"unexpected": True}),
+    (200, {"can_view": "yes", "can_trade": "yes"}),
+], ids=["html", "not-coinbase-json", "not-booleans"])
+def test_garbage_coinbase_key_permissions_still_conclude(coinbase: CannedVenue, answer: Answer) -> None:
+    result = run(coinbase, ACCOUNTS_OK, answer)
+    assert (result.diagnosis, result.outcome, result.requests) == ("ok", "warning", 2)
+    assert result.permissions["create_orders"] == "unknown"
