@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, text
 from test_conntest_support import credentials_of, make_key, sandbox_settings
 
 from nbsupport.audit import Actor
-from nbsupport.conntest import ProgressEvent, RetestRefused, TestResult, run_retest, test_history
+from nbsupport.conntest import ProgressEvent, RetestRefused, TestResult, locks, run_retest, test_history
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import CryptoError, MasterKeyring
@@ -164,6 +165,52 @@ def test_running_lease_refuses_and_an_expired_one_is_taken_over(
         lease.expires_at = now - timedelta(seconds=1)
     assert run_retest(retest_console, key_id, actor=AGENT).diagnosis == "ok"
     assert count(retest_console, RetestLease) == 0
+
+
+def _leave_lease(console: Console, key_id: int, holder: str) -> None:
+    now = utcnow()
+    with console.session() as session:
+        session.add(RetestLease(key_id=key_id, holder=holder, acquired_at=now,
+                                expires_at=now + timedelta(seconds=90)))
+
+
+def test_a_lease_left_by_a_finished_test_of_this_process_is_taken_over_at_once(
+    retest_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
+) -> None:
+    """What a database failure before the release leaves behind: the holder's test is over."""
+    key_id = store(retest_console, keyring, make_key(sandbox, "db-orphan"))
+    _leave_lease(retest_console, key_id, locks.new_holder())
+    assert run_retest(retest_console, key_id, actor=AGENT).diagnosis == "ok"
+    assert count(retest_console, RetestLease) == 0
+
+
+def test_a_lease_of_an_exited_process_on_this_host_is_taken_over_at_once(
+    retest_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
+) -> None:
+    key_id = store(retest_console, keyring, make_key(sandbox, "db-dead-pid"))
+    child = subprocess.Popen(["true"])
+    child.wait()  # reaped: its pid names no process now
+    holder = locks.new_holder().split(":")
+    holder[1] = str(child.pid)
+    _leave_lease(retest_console, key_id, ":".join(holder))
+    assert run_retest(retest_console, key_id, actor=AGENT).diagnosis == "ok"
+
+
+def test_a_lease_of_a_running_test_or_another_host_still_refuses(
+    retest_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
+) -> None:
+    key_id = store(retest_console, keyring, make_key(sandbox, "db-live-lease"))
+    with locks.running(locks.new_holder()) as live:
+        _leave_lease(retest_console, key_id, live)
+        with pytest.raises(RetestRefused) as refused:
+            run_retest(retest_console, key_id, actor=AGENT)
+        assert refused.value.reason == "in_progress"
+    with retest_console.session() as session:
+        lease = session.get(RetestLease, key_id)
+        assert lease is not None
+        lease.holder = "another-host:1:2:abcdef12"
+    with pytest.raises(RetestRefused):
+        run_retest(retest_console, key_id, actor=AGENT)
 
 
 def test_failed_test_keeps_the_last_scopes_seen(

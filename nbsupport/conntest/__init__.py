@@ -11,12 +11,14 @@ calls for one key are serialised by the lease in `retest_leases` (others get `Re
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 
 from nbsupport.audit import Actor
-from nbsupport.conntest.locks import retest_lease
+from nbsupport.conntest.locks import drop_lease, new_holder, release, running, take_lease
 from nbsupport.conntest.persist import TestRecord, key_meta, record_result, test_history
 from nbsupport.conntest.result import KeyMeta, ProgressEvent, RetestRefused, TestResult
 from nbsupport.conntest.runner import test_credentials
+from nbsupport.conntest.scope_probe import ScopeProbeResult, probe_scope
 from nbsupport.console import Console
 from nbsupport.db.models import ExchangeKey
 from nbsupport.keys import KeyInputError, open_credentials
@@ -38,26 +40,36 @@ def run_retest(
     Raises KeyInputError (no such key), CryptoError (no master key / cannot decrypt; nothing recorded) or
     RetestRefused (a test of this key is running, or ran less than `retest_cooldown_s` ago).
     """
-    with console.session() as session:
-        row = session.get(ExchangeKey, key_id)
-        if row is None:
-            raise KeyInputError(f"no exchange key with id {key_id}")
-        meta = key_meta(row)
-    keyring = console.keyring()
     guard_ccxt_logger()
-    with retest_lease(console, key_id, ignore_cooldown=ignore_cooldown):
-        with console.session() as session:
-            credentials = open_credentials(session, keyring, key_id)
-        try:
-            result = test_credentials(meta.exchange, credentials, meta, console.settings, progress)
-        finally:
-            del credentials
+    settings = console.settings
+    with running(new_holder()) as holder:
+        # One transaction takes the lease and opens the credentials; one records the result and frees it.
         with console.session() as session:
             row = session.get(ExchangeKey, key_id)
             if row is None:
-                raise KeyInputError(f"exchange key {key_id} was deleted during its test")
-            test = record_result(session, row, result, actor=actor, ticket=ticket, trigger=trigger)
-            result.test_id = test.id
+                raise KeyInputError(f"no exchange key with id {key_id}")
+            meta = key_meta(row)
+            keyring = console.keyring()
+            take_lease(session, settings, key_id, holder, ignore_cooldown=ignore_cooldown)
+            credentials = open_credentials(session, keyring, key_id)
+        try:
+            try:
+                result = test_credentials(meta.exchange, credentials, meta, settings, progress)
+            finally:
+                del credentials
+            with console.session() as session:
+                row = session.get(ExchangeKey, key_id)
+                if row is None:
+                    raise KeyInputError(f"exchange key {key_id} was deleted during its test")
+                test = record_result(session, row, result, actor=actor, ticket=ticket, trigger=trigger)
+                drop_lease(session, key_id, holder)
+        except BaseException:
+            # Nothing was recorded, so the lease is still held; if the database is down this release fails
+            # too, and the next caller takes the lease over (its holder is no longer running).
+            with suppress(Exception):
+                release(console, key_id, holder)
+            raise
+        result.test_id = test.id
     return result
 
 
@@ -65,8 +77,10 @@ __all__ = [
     "KeyMeta",
     "ProgressEvent",
     "RetestRefused",
+    "ScopeProbeResult",
     "TestRecord",
     "TestResult",
+    "probe_scope",
     "run_retest",
     "test_credentials",
     "test_history",

@@ -4,7 +4,8 @@ How each code is decided (the runner gathers the evidence, `verdict()` concludes
 
 * secret_malformed / key_expired (stored expiry): preflight, before any request.
 * credentials_rejected: the balance call was refused as an unknown key or bad signature and the same
-  credentials were also refused by the sibling product (Kraken spot <-> Kraken Futures).
+  credentials were also refused by the sibling product (Kraken spot <-> Kraken Futures), or the sibling
+  could not be asked (an outage, a timeout): then a warning says a wrong product is not ruled out.
 * wrong_product: refused as above, accepted by the sibling product.
 * missing_permission: a required scope is `missing`, read from the key's own settings (GetApiKeyInfo,
   the Futures key check, Binance API restrictions) or from a scope probe refused with a permission error.

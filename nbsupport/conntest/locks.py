@@ -1,10 +1,14 @@
 """One re-test per key at a time, across threads and processes, and a cooldown between re-tests.
 
 The lease is a row in `retest_leases` (primary key = key id), taken with `INSERT ... ON CONFLICT DO
-NOTHING` so exactly one of any number of simultaneous callers gets it, on SQLite and PostgreSQL alike. A
-lease left behind by a crashed process expires after the longest possible plan and is then taken over.
-The cooldown is read from `exchange_keys.last_test_at` in the same transaction, so a caller that arrives
-just after a test finished is refused as `cooldown`, not run twice.
+NOTHING` so exactly one of any number of simultaneous callers gets it, on SQLite and PostgreSQL alike. The
+cooldown is read from `exchange_keys.last_test_at` in the same transaction, so a caller that arrives just
+after a test finished is refused as `cooldown`, not run twice.
+
+A lease can outlive its test when the database fails before the release (the test's own transaction
+rolled back, and the release with it). Such a lease is taken over at once when its holder is provably
+gone: a holder of this process that is no longer running, or a process of this host that has exited.
+Holders elsewhere are trusted until the lease expires, after the longest possible plan.
 """
 
 from __future__ import annotations
@@ -34,13 +38,47 @@ LEASE_MARGIN_S = 10
 # How long a typical full test takes, for the retry hint of a refused caller.
 TYPICAL_TEST_S = 5
 
+_HOST = socket.gethostname()[:40]
+# Holders of this process whose test is still running; any other holder of this process is a leftover.
+_RUNNING: set[str] = set()
+_RUNNING_LOCK = threading.Lock()
+
 
 def lease_seconds(settings: Settings) -> int:
     return math.ceil(MAX_PLAN_REQUESTS * settings.request_timeout_ms / 1000) + LEASE_MARGIN_S
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"[:100]
+def new_holder() -> str:
+    return f"{_HOST}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"[:100]
+
+
+@contextmanager
+def running(holder: str) -> Iterator[str]:
+    """Marks `holder` as a live test of this process for as long as the block runs."""
+    with _RUNNING_LOCK:
+        _RUNNING.add(holder)
+    try:
+        yield holder
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(holder)
+
+
+def _holder_is_gone(holder: str) -> bool:
+    parts = holder.split(":")
+    if len(parts) != 4 or parts[0] != _HOST or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        with _RUNNING_LOCK:
+            return holder not in _RUNNING
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, owned by another user
+        return False
+    return False
 
 
 def _insert_lease(session: Session, key_id: int, holder: str, now: datetime, expires: datetime) -> bool:
@@ -54,10 +92,14 @@ def _insert_lease(session: Session, key_id: int, holder: str, now: datetime, exp
     return inserted is not None
 
 
-def _take_over_expired(session: Session, key_id: int, holder: str, now: datetime, expires: datetime) -> bool:
+def _take_over(
+    session: Session, key_id: int, holder: str, now: datetime, expires: datetime, *, from_holder: str | None
+) -> bool:
+    """Take an expired lease, or the lease of `from_holder` (known to be gone)."""
+    stale = RetestLease.expires_at < now if from_holder is None else RetestLease.holder == from_holder
     taken = session.execute(
         update(RetestLease)
-        .where(RetestLease.key_id == key_id, RetestLease.expires_at < now)
+        .where(RetestLease.key_id == key_id, stale)
         .values(holder=holder, acquired_at=now, expires_at=expires)
         .returning(RetestLease.key_id)
     ).first()
@@ -68,19 +110,21 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
-def acquire(console: Console, key_id: int, *, ignore_cooldown: bool = False) -> str:
-    """Take the key's lease or raise RetestRefused; returns the holder id `release()` needs."""
-    settings = console.settings
-    holder = _holder()
+def take_lease(
+    session: Session, settings: Settings, key_id: int, holder: str, *, ignore_cooldown: bool = False
+) -> None:
+    """Take the key's lease in the caller's transaction (it commits with it), or raise RetestRefused."""
     now = utcnow()
     expires = now + timedelta(seconds=lease_seconds(settings))
     cooldown = timedelta(seconds=settings.retest_cooldown_s)
-    with console.session() as session:
-        taken = _insert_lease(session, key_id, holder, now, expires) or _take_over_expired(
-            session, key_id, holder, now, expires
-        )
+    taken = _insert_lease(session, key_id, holder, now, expires) or _take_over(
+        session, key_id, holder, now, expires, from_holder=None
+    )
+    if not taken:
+        lease = session.get(RetestLease, key_id)
+        if lease is not None and _holder_is_gone(lease.holder):
+            taken = _take_over(session, key_id, holder, now, expires, from_holder=lease.holder)
         if not taken:
-            lease = session.get(RetestLease, key_id)
             started = lease.acquired_at if lease is not None else now
             hint = started + max(cooldown, timedelta(seconds=TYPICAL_TEST_S))
             retry = min(_seconds_until(hint, now), _seconds_until(lease.expires_at, now) if lease else 1)
@@ -90,28 +134,34 @@ def acquire(console: Console, key_id: int, *, ignore_cooldown: bool = False) -> 
                 f"a re-test of key {key_id} is already running (started {age} s ago); its result will "
                 f"appear in the key's history. Try again in {retry} s.",
             )
-        last = session.scalar(select(ExchangeKey.last_test_at).where(ExchangeKey.id == key_id))
-        if not ignore_cooldown and cooldown and last is not None and now - last < cooldown:
-            retry = _seconds_until(last + cooldown, now)
-            # Raising here rolls the lease insert back with the rest of the transaction.
-            raise RetestRefused(
-                "cooldown", retry,
-                f"key {key_id} was tested {int((now - last).total_seconds())} s ago; re-tests of one key "
-                f"are spaced {settings.retest_cooldown_s} s apart to spare the key's rate limit (the user's "
-                f"strategy shares it). Try again in {retry} s.",
-            )
-    return holder
+    last = session.scalar(select(ExchangeKey.last_test_at).where(ExchangeKey.id == key_id))
+    if not ignore_cooldown and cooldown and last is not None and now - last < cooldown:
+        retry = _seconds_until(last + cooldown, now)
+        # Raising here rolls the lease back with the rest of the caller's transaction.
+        raise RetestRefused(
+            "cooldown", retry,
+            f"key {key_id} was tested {int((now - last).total_seconds())} s ago; re-tests of one key "
+            f"are spaced {settings.retest_cooldown_s} s apart to spare the key's rate limit (the user's "
+            f"strategy shares it). Try again in {retry} s.",
+        )
+
+
+def drop_lease(session: Session, key_id: int, holder: str) -> None:
+    session.execute(delete(RetestLease).where(RetestLease.key_id == key_id, RetestLease.holder == holder))
 
 
 def release(console: Console, key_id: int, holder: str) -> None:
     with console.session() as session:
-        session.execute(delete(RetestLease).where(RetestLease.key_id == key_id, RetestLease.holder == holder))
+        drop_lease(session, key_id, holder)
 
 
 @contextmanager
 def retest_lease(console: Console, key_id: int, *, ignore_cooldown: bool = False) -> Iterator[str]:
-    holder = acquire(console, key_id, ignore_cooldown=ignore_cooldown)
-    try:
-        yield holder
-    finally:
-        release(console, key_id, holder)
+    """The lease in transactions of its own, for callers that need nothing else from the database."""
+    with running(new_holder()) as holder:
+        with console.session() as session:
+            take_lease(session, console.settings, key_id, holder, ignore_cooldown=ignore_cooldown)
+        try:
+            yield holder
+        finally:
+            release(console, key_id, holder)

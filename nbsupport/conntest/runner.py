@@ -2,23 +2,28 @@
 
 Requests per plan (every request for one key strictly after the previous one; nothing changes state):
 
-================================================  ======  =============  =======  ===================
-case                                              kraken  krakenfutures  binance  other ccxt venues
-================================================  ======  =============  =======  ===================
-secret malformed, credential missing, expired     0       0              0        0
-healthy key, key settings readable                2       2              2        1 + public loads
-healthy key, key settings unavailable             7       5              2        -
-credentials refused (sibling product tried once)  2       3              2        1
-permission refused on balance, key settings read  2       2              2        1
-... and key settings unavailable                  7       3              -        -
-transient failure (rate limit, 5xx, network...)   1       1              1        1
-================================================  ======  =============  =======  ===================
+================================================  ======  =============  =======  ======  ===================
+case                                              kraken  krakenfutures  binance  bybit*  other ccxt venues
+================================================  ======  =============  =======  ======  ===================
+secret malformed, credential missing, expired     0       0              0        0       0
+healthy key, key settings readable                2       2              2        2       1 + public loads
+healthy key, key settings unavailable             7       5              2        2       -
+credentials refused (sibling product tried once)  2       3              2        1       1
+permission refused on balance, key settings read  2       2              2        2       1
+... and key settings unavailable                  7       3              -        2       -
+transient failure (rate limit, 5xx, network...)   1       1              1        1       1
+================================================  ======  =============  =======  ======  ===================
+
+bybit*: the same for okx and coinbase; no sibling product and no scope probes (unreadable settings
+leave the scopes unknown).
 
 Kraken spot: Balance, GetApiKeyInfo; without key info OpenOrders, ClosedOrders, AddOrder(validate),
 CancelOrder(impossible txid), WithdrawInfo(impossible key) (nbsupport.venues.kraken). On Kraken's per-key
 counter (Starter: 15, -0.33/s, shared with the user's strategy) that is 2 points, or 5 with the probes.
 Futures: accounts, the key check; without it openorders, fills, cancelorder(impossible id). Binance:
-account, apiRestrictions. Other venues: ccxt's fetch_balance (public market loading first, unsigned).
+account, apiRestrictions. Bybit: wallet-balance (UNIFIED), query-api. OKX: account/balance,
+account/config. Coinbase: brokerage/accounts (limit 1), key_permissions. Other venues: ccxt's
+fetch_balance (public market loading first, unsigned).
 A full test costs one round trip per request: ccxt's rate limiter is off (nbsupport.venues.client); the
 key's budget is protected by the per-key lease and cooldown (nbsupport.conntest.locks).
 """
@@ -43,6 +48,12 @@ from nbsupport.venues.registry import venue_for
 from nbsupport.venues.wire import Wire
 
 Progress = Callable[[ProgressEvent], None]
+
+# What a sibling product may answer about credentials it was shown: it knows the key or it does not.
+# Anything else (an outage, a timeout, a throttled or unreadable answer) leaves the sibling unchecked,
+# and with it the chance that the key was saved under the wrong product.
+_SIBLING_ANSWERS = frozenset({ErrorKind.AUTH, ErrorKind.AMBIGUOUS_AUTH, ErrorKind.DENIED, ErrorKind.IP_DENIED,
+                              ErrorKind.EXPIRED, ErrorKind.OTP, ErrorKind.NONCE})
 
 
 class _Run:
@@ -251,8 +262,16 @@ class _Run:
         try:
             venue.balance(wire)
         except ProbeFailed as failed:
-            self.failed("sibling", failed.error)
-            self.evidence.detail["sibling"] = {"exchange": sibling, "error": failed.error.code}
+            error = failed.error
+            self.failed("sibling", error)
+            checked = error.kind in _SIBLING_ANSWERS
+            self.evidence.detail["sibling"] = {"exchange": sibling, "error": error.code,
+                                               "kind": error.kind.value, "checked": checked}
+            if not checked:
+                why = f"{error.kind.value}: {wire.scrub(error.code)}"
+                self.evidence.warnings.append(
+                    f"{sibling} could not be checked ({why}), so a key saved under the wrong product is not "
+                    f"ruled out: re-test once {sibling} answers")
             return False
         finally:
             self.requests += wire.requests
@@ -298,13 +317,17 @@ def test_credentials(
     if meta.exchange != exchange_id:
         meta = KeyMeta(meta.key_id, exchange_id, meta.required_scopes, meta.expires_at, meta.rotated_at,
                        meta.ip_whitelist)
-    run = _Run(credentials, meta, settings, progress)
+    return run_plan(_Run(credentials, meta, settings, progress))
+
+
+def run_plan(run: _Run) -> TestResult:
+    """Run a prepared plan (the full test, or a narrower one built on `_Run`) and time it."""
     started = time.monotonic()
     try:
         run.run()
     finally:
         # Hand the key back only once the clock has passed our last nonce (see nbsupport.venues.kraken).
-        NONCES.settle(NONCES.key_id(credentials.api_key))
+        NONCES.settle(NONCES.key_id(run.credentials.api_key))
     return run.result(int((time.monotonic() - started) * 1000))
 
 

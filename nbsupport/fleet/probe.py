@@ -46,7 +46,9 @@ def probe_closed_orders(
     scope = Scope.QUERY_CLOSED_ORDERS.value
     probe: Callable[..., Any] | None = getattr(engine, "probe_scope", None)
     if probe is not None:
-        result, via = probe(console, key_id, scope, actor=actor, ticket=ticket), "probe_scope"
+        result = probe(console, key_id, scope, actor=actor, ticket=ticket)
+        # The engine falls back to the full test on venues that cannot probe one scope; say which ran.
+        via = "probe_scope" if _get(result, "via", "probe") == "probe" else "run_retest"
     else:
         result, via = (
             engine.run_retest(console, key_id, actor=actor, ticket=ticket, trigger="retest"),

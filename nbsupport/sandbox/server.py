@@ -102,6 +102,8 @@ class SandboxServer:
         self.timeout_fault_s = timeout_fault_s
         self.log = RequestLog(max_entries=log_limit)
         self._fault: Fault | None = None
+        # Faults of one product only: Kraken spot and Futures are separate hosts that fail independently.
+        self._product_faults: dict[Product, Fault] = {}
         self._stopping = threading.Event()
         self._registry = KeyRegistry(
             {
@@ -109,8 +111,9 @@ class SandboxServer:
                 "futures": futures_rate_limit or FUTURES_DEFAULT_POLICY,
             }
         )
-        self._spot = SpotVenue(self._registry, self.current_fault, timeout_fault_s, bad_signature_error)
-        self._futures = FuturesVenue(self._registry, self.current_fault, timeout_fault_s)
+        self._spot = SpotVenue(self._registry, lambda: self.current_fault("spot"), timeout_fault_s,
+                               bad_signature_error)
+        self._futures = FuturesVenue(self._registry, lambda: self.current_fault("futures"), timeout_fault_s)
         self._httpd: _HTTPServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------
@@ -163,12 +166,25 @@ class SandboxServer:
     def remove_key(self, product: Product, api_key: str) -> None:
         self._registry.remove(product, api_key)
 
-    def set_fault(self, fault: Fault | str | None) -> None:
-        """A fault for every request from now on; None restores normal service."""
-        self._fault = Fault(fault) if fault is not None else None
+    def set_fault(self, fault: Fault | str | None, *, product: Product | None = None) -> None:
+        """A fault for every request from now on, or only for `product`'s requests; None restores normal
+        service (everywhere, or for that product)."""
+        value = Fault(fault) if fault is not None else None
+        if product is not None:
+            if value is None:
+                self._product_faults.pop(product, None)
+            else:
+                self._product_faults[product] = value
+            return
+        self._fault = value
+        if value is None:
+            self._product_faults.clear()
 
-    def current_fault(self) -> Fault | None:
-        return self._fault
+    def current_fault(self, product: Product | None = None) -> Fault | None:
+        """The server-wide fault, else (when asked about a product) that product's own."""
+        if self._fault is not None or product is None:
+            return self._fault
+        return self._product_faults.get(product)
 
     # --- request log -------------------------------------------------------------------------------------
 
@@ -226,7 +242,7 @@ class SandboxServer:
     ) -> Reply:
         if self.latency_ms > 0:
             self._stopping.wait(self.latency_ms / 1000)
-        fault = self._fault or self._registry.fault_for(api_key)
+        fault = self.current_fault(product) or self._registry.fault_for(api_key)
         if fault is not None and (fault not in AUTHENTICATED_FAULTS or api_key is None):
             return fault_reply(fault, product, self.timeout_fault_s)
         return venue.handle(req)

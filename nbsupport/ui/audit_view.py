@@ -9,7 +9,7 @@ import pandas as pd
 from nbsupport.db.models import AuditEvent
 
 # The actions the console, the engine and the CLI write; the filter offers these, rows may hold others.
-ACTIONS = ["key.view", "user.view", "key.retest", "fleet.backfill_health", "fleet.bulk_retest",
+ACTIONS = ["key.view", "user.view", "key.retest", "key.probe", "fleet.backfill_health", "fleet.bulk_retest",
            "fleet.bulk_retest_resume", "key.add", "demo.build"]
 COLUMNS = ["at", "actor", "role", "action", "ticket", "user", "key", "result"]
 

@@ -1,0 +1,237 @@
+"""One scope of a stored key, asked with one request: a cheap confirmation, not a connection test.
+
+`probe_scope()` keeps every guarantee of a re-test (preflight first, the per-key lease, the cooldown,
+credentials only in memory, the real ccxt client, settled nonces, one audit row) but runs a one-request
+plan: the venue's probe for that scope (Kraken spot `ClosedOrders`, Futures `fills`, ...). It writes no
+connection_tests row and leaves the key's last_* fields and the statistics alone: one scope's answer says
+nothing about the rest of the key. Venues that cannot probe the scope get the full `run_retest` instead,
+and the result says so.
+
+What one answer can and cannot tell:
+
+* granted / missing: the venue's own answer. On a venue that refuses a wrong key, a blocked address and a
+  missing access level alike (Kraken Futures' `authenticationError`), a refusal proves nothing about the
+  scope: it is reported `unknown`, with a warning to run the full test, which tells them apart.
+* Kraken spot answers a missing scope and an address outside the allowlist with the same error; when the
+  key's stored whitelist points at the address, a warning says so.
+* a credential rejection is not tried on the sibling product (that is a second request): a warning says a
+  full test would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from nbsupport import audit
+from nbsupport.audit import Actor
+from nbsupport.config import Settings
+from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND
+from nbsupport.conntest.locks import retest_lease
+from nbsupport.conntest.persist import key_meta
+from nbsupport.conntest.result import KeyMeta, ProgressEvent, RetestRefused, TestResult
+from nbsupport.conntest.runner import Progress, _Run, run_plan
+from nbsupport.console import Console
+from nbsupport.credentials import Credentials
+from nbsupport.db.models import AuditEvent, ExchangeKey
+from nbsupport.diagnosis import Diagnosis, Scope, ScopeState
+from nbsupport.keys import KeyInputError, open_credentials, utcnow
+from nbsupport.venues.base import ErrorKind, ProbeFailed, VenueError
+from nbsupport.venues.client import guard_ccxt_logger
+from nbsupport.venues.registry import venue_for
+from nbsupport.venues.wire import Wire
+
+PROBE_ACTION = "key.probe"
+# Refusals of the key as a whole, which some venues also give for a missing permission.
+_KEY_REFUSALS = frozenset({ErrorKind.AUTH, ErrorKind.AMBIGUOUS_AUTH})
+
+
+@dataclass(frozen=True)
+class ScopeProbeResult:
+    """The answer about one scope; field names follow `TestResult` where they mean the same."""
+
+    key_id: int
+    scope: str
+    state: str  # granted | missing | unknown
+    outcome: str
+    diagnosis: str
+    permissions: dict[str, str]  # {scope: state}, as a test reports it
+    missing_permissions: list[str]
+    exchange_error: str  # scrubbed, as every venue code is
+    requests: int
+    duration_ms: int
+    fix: dict[str, Any]
+    egress_ip: str
+    started_at: datetime
+    via: str  # "probe": one request; "retest": the venue cannot probe the scope, the full test ran
+    fallback_reason: str = ""
+    test_id: int | None = None  # only when the full test ran (it records a test row as always)
+    warnings: list[str] = field(default_factory=list)
+    steps: list[ProgressEvent] = field(default_factory=list)
+
+    @classmethod
+    def from_test(cls, key_id: int, scope: Scope, test: TestResult, *, via: str,
+                  fallback_reason: str = "") -> ScopeProbeResult:
+        state = test.permissions.get(scope.value, ScopeState.UNKNOWN.value)
+        return cls(
+            key_id=key_id, scope=scope.value, state=state, outcome=test.outcome, diagnosis=test.diagnosis,
+            permissions={scope.value: state},
+            missing_permissions=[scope.value] if state == ScopeState.MISSING else [],
+            exchange_error=test.exchange_error, requests=test.requests, duration_ms=test.duration_ms,
+            fix=dict(test.fix), egress_ip=test.egress_ip, started_at=test.started_at, via=via,
+            fallback_reason=fallback_reason, test_id=test.test_id, warnings=list(test.warnings),
+            steps=list(test.steps),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload["started_at"] = self.started_at.isoformat()
+        payload["steps"] = [s.as_dict() for s in self.steps]
+        return payload
+
+
+class _ScopeRun(_Run):
+    """The runner's plan (preflight, client, request counting, verdict) with one probe as its only step."""
+
+    def __init__(self, credentials: Credentials, meta: KeyMeta, settings: Settings, scope: Scope,
+                 progress: Progress | None) -> None:
+        super().__init__(credentials, meta, settings, progress)
+        self.scope = scope
+        # Judge only the scope asked about: the key's other needs were not asked.
+        self.evidence.required = [scope]
+
+    def _plan(self, wire: Wire) -> None:
+        step = f"scope:{self.scope.value}"
+        self.emit(step, "running")
+        try:
+            state = self.venue.probe(wire, self.scope)
+        except ProbeFailed as failed:
+            self.failed(step, failed.error)
+            self._refused(failed.error)
+            return
+        if state is ScopeState.MISSING:
+            self._missing(wire.last_error)
+        else:
+            self.evidence.scopes[self.scope] = state
+        shown = self.evidence.scopes.get(self.scope, ScopeState.UNKNOWN)
+        self.emit(step, "ok" if shown is ScopeState.GRANTED else "failed", shown.value)
+
+    def _missing(self, error: VenueError | None) -> None:
+        if error is not None and error.kind in _KEY_REFUSALS:
+            # The venue's probe read a refusal of the key itself as the missing scope (Kraken Futures'
+            # `authenticationError`); after a balance call that is fair, on its own it is not.
+            self._ambiguous(error)
+            return
+        self.evidence.scopes[self.scope] = ScopeState.MISSING
+        self.evidence.error = error
+        if self.evidence.egress.stored_whitelist_points_at_ip(self.meta.ip_whitelist):
+            self.evidence.warnings.append(
+                f"{self.meta.exchange} may refuse an address outside the key's allowlist with this same "
+                "error, and the stored whitelist points at the address; the full re-test tells them apart")
+
+    def _ambiguous(self, error: VenueError) -> None:
+        self.evidence.warnings.append(
+            f"{self.meta.exchange} answers a wrong key, a blocked address and a missing permission alike "
+            f"({error.code}): one request cannot tell them apart; run the full re-test")
+        self.evidence.fail(Diagnosis.UNKNOWN, error)
+
+    def _refused(self, error: VenueError) -> None:
+        kind = error.kind
+        if kind is ErrorKind.AMBIGUOUS_AUTH or (kind is ErrorKind.AUTH and self.venue.auth_is_ambiguous):
+            self._ambiguous(error)
+        elif kind is ErrorKind.IP_DENIED:
+            self.evidence.fail_ip(error)
+        elif kind is ErrorKind.DENIED:
+            self._missing(error)
+        elif kind is ErrorKind.AUTH:
+            if self.venue.sibling is not None:
+                self.evidence.warnings.append(
+                    f"not tried on {self.venue.sibling}: the full re-test checks whether the key was saved "
+                    "under the wrong product")
+            self.evidence.fail(Diagnosis.CREDENTIALS_REJECTED, error)
+        else:
+            self.evidence.fail(DIAGNOSIS_BY_KIND[kind], error)
+
+
+def _refuse_if_probed_recently(console: Console, key_id: int) -> None:
+    """The re-test cooldown reads `last_test_at`, which a probe leaves alone; probes space out on their
+    audit rows instead (read under the lease, so none can land in between)."""
+    cooldown = console.settings.retest_cooldown_s
+    if not cooldown:
+        return
+    with console.session() as session:
+        last = session.scalar(select(func.max(AuditEvent.at)).where(
+            AuditEvent.subject_key_id == key_id, AuditEvent.action == PROBE_ACTION))
+    if last is None:
+        return
+    age = (utcnow() - last).total_seconds()
+    if age < cooldown:
+        retry = max(1, int(cooldown - age + 0.999))
+        raise RetestRefused(
+            "cooldown", retry,
+            f"key {key_id} was probed {int(age)} s ago; probes of one key are spaced {cooldown} s apart to "
+            f"spare the key's rate limit (the user's strategy shares it). Try again in {retry} s.",
+        )
+
+
+def _full_retest(console: Console, key_id: int, scope: Scope, reason: str, *, actor: Actor, ticket: str,
+                 progress: Progress | None, ignore_cooldown: bool) -> ScopeProbeResult:
+    # Imported here: nbsupport.conntest imports this module.
+    from nbsupport.conntest import run_retest
+
+    test = run_retest(console, key_id, actor=actor, ticket=ticket, trigger="retest", progress=progress,
+                      ignore_cooldown=ignore_cooldown)
+    return ScopeProbeResult.from_test(key_id, scope, test, via="retest", fallback_reason=reason)
+
+
+def probe_scope(
+    console: Console,
+    key_id: int,
+    scope: str | Scope,
+    *,
+    actor: Actor,
+    ticket: str = "",
+    progress: Progress | None = None,
+    ignore_cooldown: bool = False,
+) -> ScopeProbeResult:
+    """Ask the venue about one scope of a stored key; record one audit row and nothing else.
+
+    Raises KeyInputError (no such key or scope), CryptoError (no master key; nothing recorded) or
+    RetestRefused (a test or probe of this key is running, or one ran less than `retest_cooldown_s` ago).
+    """
+    try:
+        wanted = Scope(scope)
+    except ValueError:
+        raise KeyInputError(f"unknown scope {str(scope)[:40]!r}") from None
+    with console.session() as session:
+        row = session.get(ExchangeKey, key_id)
+        if row is None:
+            raise KeyInputError(f"no exchange key with id {key_id}")
+        meta, user_id = key_meta(row), row.user_id
+    if wanted not in venue_for(meta.exchange).probe_scopes:
+        reason = f"{meta.exchange} cannot check {wanted.value} with one request: ran the full connection test"
+        return _full_retest(console, key_id, wanted, reason, actor=actor, ticket=ticket, progress=progress,
+                            ignore_cooldown=ignore_cooldown)
+    keyring = console.keyring()
+    guard_ccxt_logger()
+    with retest_lease(console, key_id, ignore_cooldown=ignore_cooldown):
+        if not ignore_cooldown:
+            _refuse_if_probed_recently(console, key_id)
+        with console.session() as session:
+            credentials = open_credentials(session, keyring, key_id)
+        try:
+            test = run_plan(_ScopeRun(credentials, meta, console.settings, wanted, progress))
+        finally:
+            del credentials
+        result = ScopeProbeResult.from_test(key_id, wanted, test, via="probe")
+        with console.session() as session:
+            audit.record(
+                session, actor, PROBE_ACTION, ticket=ticket, subject_user_id=user_id, subject_key_id=key_id,
+                result=result.diagnosis,
+                detail={"scope": result.scope, "state": result.state, "outcome": result.outcome,
+                        "requests": result.requests, "egress_ip": result.egress_ip},
+            )
+    return result
