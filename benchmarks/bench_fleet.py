@@ -195,7 +195,7 @@ def _serve_sandbox(conn: Any, keys: int, latency_ms: float) -> None:
                 server.clear()
                 conn.send(None)
             elif command == "stats":
-                conn.send((server.max_overlap_per_key(), len(server.log)))
+                conn.send((server.max_overlap_per_key(), len(server.log), time.process_time()))
             else:
                 conn.send(None)
                 return
@@ -255,7 +255,7 @@ def _seed_sandbox_cohort(console: Console, n: int) -> None:
 
 
 def bench_bulk(
-    url: str | None, keys: int, concurrency: int, naive_sample: int
+    url: str | None, keys: int, concurrency: int, processes: int, naive_sample: int
 ) -> list[tuple[str, str, str, str]]:
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp, SandboxProcess(keys, 20) as server:
         db_url = url or f"sqlite:///{Path(tmp) / 'bulk.sqlite3'}"
@@ -263,10 +263,14 @@ def bench_bulk(
         try:
             _seed_sandbox_cohort(console, keys)
             server.call("clear")
+            venue_cpu = server.call("stats")[2]
             start, cpu = time.perf_counter(), time.process_time()
-            report = bulk_retest(console, actor=ACTOR, ticket="BENCH", concurrency=concurrency)
+            report = bulk_retest(
+                console, actor=ACTOR, ticket="BENCH", concurrency=concurrency, processes=processes
+            )
             parallel_s, cpu_ms = time.perf_counter() - start, (time.process_time() - cpu) * 1000 / keys
-            overlap, requests = server.call("stats")
+            overlap, requests, venue_cpu_end = server.call("stats")
+            venue_cpu_ms = (venue_cpu_end - venue_cpu) * 1000 / max(requests, 1)
             # The naive way: the same engine, one key after another, over a sample (then scaled).
             from nbsupport.conntest import run_retest
 
@@ -288,7 +292,7 @@ def bench_bulk(
     return [
         (
             label,
-            f"{parallel_s:.1f} s (concurrency {concurrency})",
+            f"{parallel_s:.1f} s (concurrency {concurrency}, {processes} processes)",
             f"naive sequential {naive_s:.1f} s"
             + ("" if naive_sample >= keys else f" (x{keys / naive_sample:g} of {naive_sample} keys)"),
             f"< 15 s {'OK' if ok else 'MISSED'}",
@@ -297,7 +301,7 @@ def bench_bulk(
             "  tested / refused / errors",
             f"{report.tested} / {len(report.refused)} / {len(report.errors)}",
             f"{requests:,} requests",
-            f"console CPU {cpu_ms:.1f} ms per key",
+            f"console CPU {cpu_ms:.1f} ms per key, sandbox CPU {venue_cpu_ms:.1f} ms per request",
         ),
         ("  max requests in flight on one key", str(overlap), "", "must be 1 (no overlap)"),
     ]
@@ -327,6 +331,9 @@ def main() -> int:
     parser.add_argument("--bulk-keys", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1, help="bulk re-test worker processes"
+    )
+    parser.add_argument(
         "--naive-sample",
         type=int,
         default=100,
@@ -354,7 +361,7 @@ def main() -> int:
         if args.pg:
             _reset_schema("bench_fleet_bulk")
             bulk_url = pg_schema_url("bench_fleet_bulk")
-        rows += bench_bulk(bulk_url, args.bulk_keys, args.concurrency, args.naive_sample)
+        rows += bench_bulk(bulk_url, args.bulk_keys, args.concurrency, args.processes, args.naive_sample)
     print_table(
         f"fleet analytics on {backend} ({os.cpu_count()} cores, load average {load()} at the end)", rows
     )

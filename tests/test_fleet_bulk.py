@@ -296,3 +296,36 @@ def test_real_engine_bulk_retest_sends_no_overlapping_requests_per_key(sandbox_c
         per_key = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "key.retest")))
     assert len(bulk_tests) == 10 and len({t.key_id for t in bulk_tests}) == 10
     assert len(per_key) == 10 and len(audit_rows(console, ACTION)) == 1
+
+
+def test_worker_processes_share_the_cohort_and_report_as_one_batch(sandbox_console: Any) -> None:
+    console, server = sandbox_console
+    seen: list[BulkProgress] = []
+    report = bulk_retest(
+        console, actor=ADMIN, ticket="INC-10", concurrency=4, processes=2, progress=seen.append
+    )
+    assert (report.tested, report.refused, report.errors, report.interrupted) == (10, {}, {}, False)
+    assert sorted(report.key_ids) == sorted(set(report.key_ids)) and len(report.key_ids) == 10
+    assert sum(report.outcomes.values()) == 10 and report.outcomes.get("failed", 0) == 0
+    assert sorted(p.done for p in seen) == list(range(1, 11)) and {p.total for p in seen} == {10}
+    assert server.max_overlap_per_key() == 1
+    with console.session() as session:
+        bulk_tests = list(session.scalars(select(ConnectionTest).where(ConnectionTest.trigger == "bulk")))
+    assert len(bulk_tests) == 10 and len({t.key_id for t in bulk_tests}) == 10
+    (batch,) = audit_rows(console, ACTION)
+    assert batch.detail["processes"] == 2
+
+
+def test_worker_processes_split_each_venue_budget_without_exceeding_it() -> None:
+    from nbsupport.fleet.bulk_processes import shard_budgets
+
+    shares = shard_budgets({"kraken": VenueBudget(concurrency=8, tests_per_second=10.0)}, 3)
+    assert shares["kraken"].concurrency * 3 <= 8 and shares["kraken"].concurrency >= 1
+    assert shares["kraken"].tests_per_second * 3 == pytest.approx(10.0)
+
+
+def test_processes_must_be_positive_and_run_the_real_engine_only(console: Console) -> None:
+    with pytest.raises(BulkError):
+        bulk_retest(console, actor=ADMIN, processes=0, retest_fn=FakeEngine())
+    with pytest.raises(BulkError):
+        bulk_retest(console, actor=ADMIN, processes=2, retest_fn=FakeEngine())

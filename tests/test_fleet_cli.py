@@ -114,3 +114,10 @@ def test_durations_for_since(text: str, hours: float) -> None:
 def test_bad_since_is_rejected_by_the_parser(cli: Console) -> None:
     with pytest.raises(SystemExit):
         main(["bulk-retest", "--since", "yesterday", "--dry-run"])
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_bad_processes_is_rejected_by_the_parser(cli: Console, value: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["bulk-retest", "--processes", value, "--dry-run"])
+    assert exited.value.code == 2

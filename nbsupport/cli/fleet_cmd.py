@@ -7,11 +7,14 @@ import re
 import sys
 import time
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import select
 
 from nbsupport import audit
 from nbsupport.cli.common import MAX_ID, CliError, cli_actor, int_between, open_console, print_json, record_id
+from nbsupport.cli.conntest_cmd import EXIT_REFUSED
+from nbsupport.conntest import RetestRefused
 from nbsupport.db.models import User
 from nbsupport.fleet.backfill import backfill_health
 from nbsupport.fleet.bulk import BulkError, BulkProgress, bulk_retest
@@ -46,6 +49,10 @@ def _positive(text: str) -> int:
     return value
 
 
+def _processes(text: str) -> int | Literal["auto"]:
+    return "auto" if text == "auto" else _positive(text)
+
+
 def _user_id(session: object, text: str) -> int:
     if re.fullmatch(r"[0-9]+", text.strip()):
         digits = text.strip().lstrip("0") or "0"
@@ -65,6 +72,15 @@ def _backfill_health(args: argparse.Namespace) -> int:
             result = probe_closed_orders(console, args.probe, actor=cli_actor(), ticket=args.ticket)
         except RuntimeError as exc:
             raise CliError(str(exc)) from None
+        except RetestRefused as refused:
+            # Same answer and exit code as `retest`: the key is being tested, or was just now.
+            if args.json:
+                print_json({"key_id": args.probe, "refused": {"reason": refused.reason,
+                                                              "retry_after_s": refused.retry_after_s,
+                                                              "message": str(refused)}})
+            else:
+                print(f"refused: {refused}", file=sys.stderr)
+            return EXIT_REFUSED
         if args.json:
             print_json(result.as_dict())
         else:
@@ -160,6 +176,7 @@ def _bulk_retest(args: argparse.Namespace) -> int:
             diagnosis=args.diagnosis,
             since=args.since,
             concurrency=args.concurrency,
+            processes=args.processes,
             dry_run=args.dry_run,
             actor=cli_actor(),
             ticket=args.ticket,
@@ -228,6 +245,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--diagnosis", help="keys with a test of this diagnosis instead of any failure")
     p.add_argument("--since", type=parse_duration, default=timedelta(hours=24), help="e.g. 24h, 90m, 2d")
     p.add_argument("--concurrency", type=_positive, default=8, help="parallel tests across keys")
+    p.add_argument(
+        "--processes",
+        type=_processes,
+        default="auto",
+        help="worker processes (default auto: one per core, at most 4, for 200+ keys)",
+    )
     p.add_argument("--dry-run", action="store_true", help="only show the cohort")
     p.add_argument("--resume", metavar="BATCH", help="continue an interrupted batch (its filters apply)")
     p.add_argument("--ticket", default="", help="support ticket for the audit trail")

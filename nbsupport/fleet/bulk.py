@@ -12,6 +12,7 @@ yesterday's incident.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -47,6 +48,9 @@ class VenueBudget:
 
 
 DEFAULT_BUDGET = VenueBudget()
+# A worker process costs about a second to start (imports): worth it from a few hundred keys.
+AUTO_PROCESSES_FROM = 200
+MAX_AUTO_PROCESSES = 4
 
 
 class BulkError(ValueError):
@@ -188,6 +192,13 @@ def _interleave(cohort: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return ordered
 
 
+def _worker_count(processes: int | Literal["auto"], keys: int) -> int:
+    if processes == "auto":
+        cores = os.cpu_count() or 1
+        processes = min(cores, MAX_AUTO_PROCESSES) if keys >= AUTO_PROCESSES_FROM else 1
+    return max(1, min(processes, keys))
+
+
 def _default_retest_fn() -> RetestFn:
     try:
         from nbsupport.conntest import run_retest  # type: ignore[attr-defined]
@@ -217,10 +228,20 @@ def bulk_retest(
     budgets: dict[str, VenueBudget] | None = None,
     stop: threading.Event | None = None,
     now: datetime | None = None,
+    processes: int | Literal["auto"] = 1,
 ) -> BulkReport:
-    """Re-test the cohort; with `batch_id`, resume that batch (its own filters and bounds apply)."""
+    """Re-test the cohort; with `batch_id`, resume that batch (its own filters and bounds apply).
+
+    `processes` > 1 spreads the keys over that many worker processes (nbsupport.fleet.bulk_processes),
+    each with its share of `concurrency` and of the venue budgets; "auto" uses one per core (at most
+    `MAX_AUTO_PROCESSES`) for cohorts of `AUTO_PROCESSES_FROM` keys or more, where start-up pays off.
+    """
     if concurrency < 1:
         raise BulkError("concurrency must be at least 1")
+    if processes != "auto" and processes < 1:
+        raise BulkError("processes must be at least 1")
+    if processes != "auto" and processes > 1 and retest_fn is not None:
+        raise BulkError("a custom retest function runs in threads only (processes=1)")
     started = time.monotonic()
     now = now or utcnow()
     with console.session() as session:
@@ -264,22 +285,26 @@ def bulk_retest(
                 "cohort": len(cohort),
                 "already_done": len(done),
                 "concurrency": concurrency,
+                "processes": _worker_count(processes, len(cohort) - len(done)),
             },
         )
     todo = _interleave([item for item in cohort if item[0] not in done])
     report.already_done = len(cohort) - len(todo)
-    _run(
-        console,
-        todo,
-        report,
-        retest_fn or _default_retest_fn(),
-        actor=actor,
-        ticket=test_ticket(report.batch_id, ticket),
-        concurrency=concurrency,
-        budgets=budgets or {},
-        progress=progress,
-        stop=stop or threading.Event(),
-    )
+    shared: dict[str, Any] = {
+        "actor": actor,
+        "ticket": test_ticket(report.batch_id, ticket),
+        "concurrency": concurrency,
+        "budgets": budgets or {},
+        "progress": progress,
+        "stop": stop or threading.Event(),
+    }
+    workers = _worker_count(processes, len(todo)) if retest_fn is None else 1
+    if workers > 1:
+        from nbsupport.fleet.bulk_processes import run_in_processes
+
+        run_in_processes(console, todo, report, processes=workers, **shared)
+    else:
+        _run(console, todo, report, retest_fn or _default_retest_fn(), **shared)
     report.duration_s = round(time.monotonic() - started, 3)
     return report
 

@@ -1,0 +1,142 @@
+"""Bulk re-tests across worker processes: a test is CPU-bound Python (ccxt client, signing, three short
+transactions, ~15 ms a key), so one interpreter tops out near one core whatever the thread count.
+
+Each worker takes every n-th key of the (venue-interleaved) work list and runs the ordinary threaded
+`_run` on it with 1/n of the concurrency, the venue budgets and the rate. Keys are disjoint between
+workers, and the per-key lease in the database still guards against anyone else testing a key at the
+same time. Progress comes back to the caller's process over a queue, so the progress bar and the report
+look as with threads alone.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import queue as queue_module
+import threading
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+from nbsupport.audit import Actor
+from nbsupport.config import Settings
+from nbsupport.console import Console
+from nbsupport.fleet.bulk import DEFAULT_BUDGET, BulkProgress, BulkReport, _default_retest_fn, _run
+
+_DONE = "done"
+_PROGRESS = "progress"
+
+
+def shard_budgets(budgets: dict[str, Any], processes: int) -> dict[str, Any]:
+    """Each worker's share of every venue budget: together they never exceed the whole."""
+    return {
+        venue: replace(
+            budget,
+            concurrency=max(1, budget.concurrency // processes),
+            tests_per_second=budget.tests_per_second / processes,
+        )
+        for venue, budget in budgets.items()
+    }
+
+
+def _worker(
+    settings: Settings,
+    todo: list[tuple[int, str]],
+    actor: Actor,
+    ticket: str,
+    concurrency: int,
+    budgets: dict[str, Any],
+    events: Any,
+    stop: Any,
+) -> None:
+    console = Console(settings)
+    local_stop = threading.Event()
+    report = BulkReport("", False, None, None, None, None, len(todo))  # type: ignore[arg-type]
+
+    def forward(progress: BulkProgress) -> None:
+        events.put((_PROGRESS, progress.key_id, progress.outcome))
+        if stop.is_set():
+            local_stop.set()
+
+    try:
+        _run(console, todo, report, _default_retest_fn(), actor=actor, ticket=ticket,
+                  concurrency=concurrency, budgets=budgets, progress=forward, stop=local_stop)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        console.close()
+        events.put((_DONE, {
+            "tested": report.tested, "key_ids": report.key_ids, "outcomes": report.outcomes,
+            "diagnoses": report.diagnoses, "refused": report.refused, "errors": report.errors,
+            "interrupted": report.interrupted,
+        }))
+
+
+def run_in_processes(
+    console: Any,
+    todo: list[tuple[int, str]],
+    report: BulkReport,
+    *,
+    processes: int,
+    actor: Actor,
+    ticket: str,
+    concurrency: int,
+    budgets: dict[str, Any],
+    progress: Any,
+    stop: threading.Event,
+) -> None:
+    """Split `todo` over `processes` spawned workers and fold their results into `report`."""
+    context = multiprocessing.get_context("spawn")  # fork would copy the threads' locks mid-use
+    events = context.Queue()
+    stop_all = context.Event()
+    venues = {venue for _, venue in todo}
+    whole = {v: budgets.get(v, budgets.get("*", DEFAULT_BUDGET)) for v in venues}
+    shares = shard_budgets(whole, processes)
+    per_worker = max(1, math.ceil(concurrency / processes))
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(console.settings, todo[i::processes], actor, ticket, per_worker, shares, events, stop_all),
+            name=f"bulk-retest-{i}",
+            daemon=True,
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes: Counter[str] = Counter(report.outcomes)
+    diagnoses: Counter[str] = Counter(report.diagnoses)
+    done = finished = 0
+    try:
+        while finished < len(workers):
+            try:
+                kind, *payload = events.get(timeout=1)
+            except queue_module.Empty:
+                if stop.is_set():
+                    stop_all.set()
+                if not any(w.is_alive() for w in workers):
+                    break  # a worker died without reporting: what it tested is in the database
+                continue
+            if kind == _PROGRESS:
+                done += 1
+                if progress is not None:
+                    progress(BulkProgress(done, len(todo), payload[0], payload[1]))
+                continue
+            finished += 1
+            part = payload[0]
+            report.tested += part["tested"]
+            report.key_ids.extend(part["key_ids"])
+            report.refused.update(part["refused"])
+            report.errors.update(part["errors"])
+            outcomes.update(part["outcomes"])
+            diagnoses.update(part["diagnoses"])
+            if part["interrupted"]:
+                stop.set()
+    except KeyboardInterrupt:
+        stop.set()
+        stop_all.set()
+    finally:
+        for worker in workers:
+            worker.join(timeout=60)
+        report.outcomes, report.diagnoses = dict(outcomes), dict(diagnoses)
+    report.interrupted = stop.is_set() or finished < len(workers)
