@@ -148,3 +148,39 @@ def test_ccxt_session_is_closed_after_each_test(sandbox: SandboxServer) -> None:
         assert threading.active_count() <= baseline, [t.name for t in threading.enumerate()]
     finally:
         gc.enable()
+
+
+def test_a_threads_client_serves_key_after_key_and_keeps_nothing_of_the_last_one(
+    sandbox: SandboxServer,
+) -> None:
+    from nbsupport.venues import client as venue_client
+    from nbsupport.venues.registry import venue_for
+
+    first, second = make_key(sandbox, "plan-reuse-a"), make_key(sandbox, "plan-reuse-b")
+    shape = venue_client._shape("kraken", sandbox_settings(sandbox), venue_for("kraken"))
+    assert run_key(sandbox, first).diagnosis == "ok"
+    idle = venue_client._idle_clients()[shape]
+    # The sandbox checks every signature: the reused client signed with the second key's secret.
+    assert run_key(sandbox, second).diagnosis == "ok"
+    assert venue_client._idle_clients()[shape] is idle
+    kept = {name: getattr(idle, name) for name in ("apiKey", "secret", "password", "uid", "session",
+                                                   "last_request_headers", "last_request_body",
+                                                   "last_http_response", "last_json_response")}
+    assert kept == dict.fromkeys(kept)
+    assert "fetch" not in vars(idle) and idle.markets is None
+    assert second.secret not in repr(vars(idle)) and second.api_key not in repr(vars(idle))
+
+
+def test_clients_are_kept_per_thread_and_per_configuration(sandbox: SandboxServer) -> None:
+    from nbsupport.venues import client as venue_client
+
+    key = make_key(sandbox, "plan-reuse-shape")
+    run_key(sandbox, key)
+    run_key(sandbox, key, settings=sandbox_settings(sandbox, request_timeout_ms=900))
+    timeouts = sorted(c.timeout for c in venue_client._idle_clients().values() if c.id == "kraken")
+    assert 900 in timeouts and len(timeouts) >= 2
+    seen: list[object] = []
+    worker = threading.Thread(target=lambda: seen.append(dict(venue_client._idle_clients())))
+    worker.start()
+    worker.join()
+    assert seen == [{}]

@@ -107,6 +107,20 @@ def test_episode_is_dated_by_its_first_failure_and_closed_by_a_warning_too(conso
     ]
 
 
+@pytest.mark.parametrize("failures", [1, 31, 32, 33, 70])
+def test_a_long_episode_is_dated_by_its_first_failure_however_many_tests_it_spans(
+    console: Console, failures: int
+) -> None:
+    with console.session() as session:
+        key = make_key(session, make_user(session))
+        add_test(session, key, "2026-02-28 12:00", "ok")
+        for i in range(failures):
+            add_test(session, key, f"2026-03-01 {i // 60:02d}:{i % 60:02d}", "exchange_unavailable")
+        add_test(session, key, "2026-03-02 00:00", "ok")
+        rows = table_rows(session, RecoveryRollupDaily)
+    assert [(str(day), minutes, n) for day, _, minutes, n in rows] == [("2026-03-01", 1440, 1)]
+
+
 @pytest.mark.parametrize(
     ("seconds", "minutes"),
     [

@@ -33,6 +33,8 @@ from nbsupport.db.rollup_models import (
 )
 
 FAILED = "failed"
+# How many of a key's latest tests one read looks at to find where its failure episode opened.
+_EPISODE_WINDOW = 32
 # Posture counts every stored key except those whose credentials are no longer in use.
 GONE_STATUSES = "('revoked', 'deleted')"
 
@@ -224,16 +226,26 @@ def record_test_in_rollups(session: Session, test: ConnectionTest) -> None:
 
 
 def _open_episode_start(session: Session, key_id: int, before: datetime) -> datetime | None:
-    """When the key's current failure episode opened, if its latest test before `before` failed."""
+    """When the key's current failure episode opened, if its latest test before `before` failed.
+
+    One indexed read of the key's latest tests answers almost every case (this runs in every re-test's
+    transaction); only an episode longer than that window needs the aggregate queries."""
     ct = ConnectionTest
-    previous = session.execute(
-        select(ct.outcome)
+    recent = session.execute(
+        select(ct.outcome, ct.started_at)
         .where(ct.key_id == key_id, ct.started_at < before)
         .order_by(ct.started_at.desc(), ct.id.desc())
-        .limit(1)
-    ).scalar()
-    if previous != FAILED:
+        .limit(_EPISODE_WINDOW)
+    ).all()
+    if not recent or recent[0].outcome != FAILED:
         return None
+    opened: datetime = recent[0].started_at
+    for outcome, started_at in recent:
+        if outcome != FAILED:
+            return opened
+        opened = started_at
+    if len(recent) < _EPISODE_WINDOW:
+        return opened
     last_green = session.execute(
         select(func.max(ct.started_at)).where(
             ct.key_id == key_id, ct.started_at < before, ct.outcome != FAILED

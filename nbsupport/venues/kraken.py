@@ -171,8 +171,8 @@ class KrakenSpot(Venue):
         return kraken_secret_problem(secret)
 
     def configure(self, client: ccxt.Exchange) -> None:
-        key_id = NONCES.key_id(client.apiKey or "")
-        client.nonce = lambda: NONCES.next(key_id)
+        # Read at signing time: a thread's client serves one key after another (nbsupport.venues.client).
+        client.nonce = lambda: NONCES.next(NONCES.key_id(client.apiKey or ""))
 
     def balance(self, wire: Wire) -> None:
         response = wire.json(wire.client.private_post_balance)

@@ -18,6 +18,7 @@ import ccxt
 import requests
 
 from nbsupport.venues.base import ErrorKind, ProbeFailed, VenueError
+from nbsupport.venues.client import release_client
 
 if TYPE_CHECKING:
     from nbsupport.venues.base import Venue
@@ -73,7 +74,8 @@ class RawResponse:
 
 
 class Wire:
-    """Wraps one ccxt client for one key. Not shared between threads; `close()` ends its HTTP session."""
+    """Wraps one ccxt client for one key. Not shared between threads; `close()` ends its HTTP session and
+    hands the client back (nbsupport.venues.client)."""
 
     def __init__(self, client: ccxt.Exchange, venue: Venue, secrets: Iterable[str]) -> None:
         self.client = client
@@ -160,7 +162,7 @@ class Wire:
 
     def close(self) -> None:
         self._response = None
-        self.client.close()
+        release_client(self.client)
 
 
 def read_http_status(raw: RawResponse, exc: BaseException) -> VenueError:
