@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -40,13 +41,14 @@ from nbsupport.console import Console  # noqa: E402
 from nbsupport.db.models import User  # noqa: E402
 from nbsupport.db.rollup_models import DailyTestRollup  # noqa: E402
 from nbsupport.fleet.backfill import backfill_health  # noqa: E402
-from nbsupport.fleet.bulk import bulk_retest  # noqa: E402
+from nbsupport.fleet.bulk import VenueBudget, bulk_retest  # noqa: E402
 from nbsupport.fleet.stats import failure_stats  # noqa: E402
 from nbsupport.keyring import read_or_create_key_file  # noqa: E402
 
 BENCH_DIR = REPO / "var" / "bench"
 PG_SERVER = os.environ.get("NBSUPPORT_BENCH_PG", "postgresql+psycopg://root@127.0.0.1:5432/test")
 BIG_USERS, SMALL_USERS = 1_000_000, 10_000
+TESTS_PER_SECOND = 1000.0
 ACTOR = Actor("bench@noonbarbari.local", "admin")
 
 
@@ -266,10 +268,13 @@ def bench_bulk(
             venue_cpu = server.call("stats")[2]
             start, cpu = time.perf_counter(), time.process_time()
             report = bulk_retest(
-                console, actor=ACTOR, ticket="BENCH", concurrency=concurrency, processes=processes
+                console, actor=ACTOR, ticket="BENCH", concurrency=concurrency, processes=processes,
+                budgets={"kraken": VenueBudget(concurrency=concurrency, tests_per_second=TESTS_PER_SECOND)},
             )
             parallel_s, cpu_ms = time.perf_counter() - start, (time.process_time() - cpu) * 1000 / keys
             overlap, requests, venue_cpu_end = server.call("stats")
+            if report.errors:
+                print(f"errors: {dict(Counter(report.errors.values()))}", file=sys.stderr)
             venue_cpu_ms = (venue_cpu_end - venue_cpu) * 1000 / max(requests, 1)
             # The naive way: the same engine, one key after another, over a sample (then scaled).
             from nbsupport.conntest import run_retest

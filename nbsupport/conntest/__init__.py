@@ -10,6 +10,7 @@ calls for one key are serialised by the lease in `retest_leases` (others get `Re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -20,9 +21,14 @@ from nbsupport.conntest.result import KeyMeta, ProgressEvent, RetestRefused, Tes
 from nbsupport.conntest.runner import test_credentials
 from nbsupport.conntest.scope_probe import ScopeProbeResult, probe_scope
 from nbsupport.console import Console
+from nbsupport.db.engine import DatabaseUnavailable
 from nbsupport.db.models import ExchangeKey
 from nbsupport.keys import KeyInputError, open_credentials
 from nbsupport.venues.client import guard_ccxt_logger
+
+# Writing a result: attempts when another writer holds the lock, and the pause before the next one.
+RECORD_ATTEMPTS = 3
+RECORD_RETRY_S = 0.2
 
 
 def run_retest(
@@ -57,20 +63,35 @@ def run_retest(
                 result = test_credentials(meta.exchange, credentials, meta, settings, progress)
             finally:
                 del credentials
-            with console.session() as session:
-                row = session.get(ExchangeKey, key_id)
-                if row is None:
-                    raise KeyInputError(f"exchange key {key_id} was deleted during its test")
-                test = record_result(session, row, result, actor=actor, ticket=ticket, trigger=trigger)
-                drop_lease(session, key_id, holder)
+            test_id = _record(console, key_id, holder, result, actor=actor, ticket=ticket, trigger=trigger)
         except BaseException:
             # Nothing was recorded, so the lease is still held; if the database is down this release fails
             # too, and the next caller takes the lease over (its holder is no longer running).
             with suppress(Exception):
                 release(console, key_id, holder)
             raise
-        result.test_id = test.id
+        result.test_id = test_id
     return result
+
+
+def _record(console: Console, key_id: int, holder: str, result: TestResult, *, actor: Actor, ticket: str,
+            trigger: str) -> int:
+    """Store the result and free the lease in one transaction. The venue was already asked, so a write
+    that only waited too long for another writer's lock is tried again rather than the test lost."""
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            with console.session() as session:
+                row = session.get(ExchangeKey, key_id)
+                if row is None:
+                    raise KeyInputError(f"exchange key {key_id} was deleted during its test")
+                test = record_result(session, row, result, actor=actor, ticket=ticket, trigger=trigger)
+                drop_lease(session, key_id, holder)
+                return test.id
+        except DatabaseUnavailable as exc:
+            if not exc.busy or attempt == RECORD_ATTEMPTS:
+                raise
+            time.sleep(RECORD_RETRY_S * attempt)
+    raise AssertionError("unreachable")
 
 
 __all__ = [

@@ -12,7 +12,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database could not be reached or answered with an operational error."""
+    """The database could not be reached or answered with an operational error.
+
+    `busy` marks a lock wait that ran out (another writer held the lock): unlike a database that is gone,
+    the same transaction may succeed a moment later."""
+
+    def __init__(self, message: str, *, busy: bool = False) -> None:
+        super().__init__(message)
+        self.busy = busy
+
+
+# SQLite's "database is locked" / "database table is locked"; PostgreSQL's lock_timeout and deadlock codes.
+_BUSY_SQLSTATES = frozenset({"55P03", "40P01"})
+
+
+def _is_busy(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    return "is locked" in str(orig).lower()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -55,7 +73,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     except (OperationalError, DBAPIError) as exc:
         session.rollback()
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            raise DatabaseUnavailable(f"database unavailable: {describe_db_error(exc)}") from None
+            raise DatabaseUnavailable(
+                f"database unavailable: {describe_db_error(exc)}", busy=_is_busy(exc)
+            ) from None
         raise
     except BaseException:
         session.rollback()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -337,6 +339,36 @@ def test_a_database_locked_during_the_retest_records_nothing_half_written(
     _clear_db_message(down.value)
     _assert_nothing_recorded(venue_console, key_id, before, record, tally, stale_lease_allowed=True)
     _retest_after_the_outage(venue_console, key_id, tally)
+
+
+def test_a_database_locked_briefly_while_the_result_is_written_loses_no_test(
+    venue_console: Console, keyring: MasterKeyring, sandbox: SandboxServer, tally: Recorder
+) -> None:
+    """Another writer holds the lock a little longer than one lock wait: the venue was already asked, so
+    the result is written on a later attempt instead of being thrown away."""
+    key_id = _healthy_key(venue_console, keyring, sandbox, "locked-briefly")
+    held, done = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with _database_locked(venue_console):
+            held.set()
+            time.sleep(0.6)
+        done.set()
+
+    def take_lock(event: ProgressEvent) -> None:
+        if event.step == "key_info" and event.status == "running":
+            threading.Thread(target=hold_the_lock, daemon=True).start()
+            assert held.wait(5)
+
+    with _short_lock_waits(venue_console):
+        tally.scenario()
+        tally.fault()
+        result = run_retest(venue_console, key_id, actor=AGENT, progress=take_lock)
+    assert done.wait(5)
+    assert result.diagnosis == "ok" and result.test_id is not None
+    record = key_record(venue_console, key_id)
+    assert not tally.lost(inconsistencies(record) + int(record.tests != 1))
+    assert row_counts(venue_console)["retest_leases"] == 0
 
 
 def test_a_database_gone_during_the_retest_records_nothing_half_written(
