@@ -41,19 +41,24 @@ def _print_human(result: TestResult) -> None:
         print(f"  reply to customer:\n    {fix['customer_reply']}")
 
 
+def report_refused(key_id: int, refused: RetestRefused, *, as_json: bool) -> int:
+    """A refused test or probe: why, and when to try again; exit code EXIT_REFUSED."""
+    if as_json:
+        print_json({"key_id": key_id, "refused": {"reason": refused.reason,
+                                                  "retry_after_s": refused.retry_after_s,
+                                                  "message": str(refused)}})
+    else:
+        print(f"refused: {refused}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
 def _retest(args: argparse.Namespace) -> int:
     console = open_console()
     try:
         result = run_retest(console, args.key_id, actor=cli_actor(), ticket=args.ticket,
                             progress=None if args.json else _print_step, ignore_cooldown=args.force)
     except RetestRefused as refused:
-        if args.json:
-            print_json({"key_id": args.key_id, "refused": {"reason": refused.reason,
-                                                           "retry_after_s": refused.retry_after_s,
-                                                           "message": str(refused)}})
-        else:
-            print(f"refused: {refused}", file=sys.stderr)
-        return EXIT_REFUSED
+        return report_refused(args.key_id, refused, as_json=args.json)
     finally:
         console.close()
     if args.json:

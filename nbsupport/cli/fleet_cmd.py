@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from nbsupport import audit
 from nbsupport.cli.common import MAX_ID, CliError, cli_actor, int_between, open_console, print_json, record_id
-from nbsupport.cli.conntest_cmd import EXIT_REFUSED
+from nbsupport.cli.conntest_cmd import report_refused
 from nbsupport.conntest import RetestRefused
 from nbsupport.db.models import User
 from nbsupport.fleet.backfill import backfill_health
@@ -74,13 +74,7 @@ def _backfill_health(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         except RetestRefused as refused:
             # Same answer and exit code as `retest`: the key is being tested, or was just now.
-            if args.json:
-                print_json({"key_id": args.probe, "refused": {"reason": refused.reason,
-                                                              "retry_after_s": refused.retry_after_s,
-                                                              "message": str(refused)}})
-            else:
-                print(f"refused: {refused}", file=sys.stderr)
-            return EXIT_REFUSED
+            return report_refused(args.probe, refused, as_json=args.json)
         if args.json:
             print_json(result.as_dict())
         else:

@@ -82,6 +82,20 @@ class KeyInfo:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+def whole_key_scopes(
+    reading: ScopeState, trading: ScopeState, withdraw: ScopeState
+) -> dict[Scope, ScopeState]:
+    """The scopes of a venue whose key settings grant reading and trading as a whole, not per endpoint."""
+    return {
+        Scope.QUERY_FUNDS: reading,
+        Scope.QUERY_OPEN_ORDERS: reading,
+        Scope.QUERY_CLOSED_ORDERS: reading,
+        Scope.CREATE_ORDERS: trading,
+        Scope.CANCEL_ORDERS: trading,
+        Scope.WITHDRAW: withdraw,
+    }
+
+
 class Venue(ABC):
     """One venue family. Stateless: the same instance serves every thread."""
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbsupport.diagnosis import Scope, ScopeState
-from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError
+from nbsupport.diagnosis import ScopeState
+from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
 from nbsupport.venues.wire import RawResponse, Wire
 
 _CODES: dict[int, ErrorKind] = {
@@ -45,14 +45,7 @@ def _flag(value: Any) -> ScopeState:
 def parse_api_restrictions(body: dict[str, Any]) -> KeyInfo:
     reading = _flag(body.get("enableReading"))
     trading = _flag(body.get("enableSpotAndMarginTrading"))
-    scopes = {
-        Scope.QUERY_FUNDS: reading,
-        Scope.QUERY_OPEN_ORDERS: reading,
-        Scope.QUERY_CLOSED_ORDERS: reading,
-        Scope.CREATE_ORDERS: trading,
-        Scope.CANCEL_ORDERS: trading,
-        Scope.WITHDRAW: _flag(body.get("enableWithdrawals")),
-    }
+    scopes = whole_key_scopes(reading, trading, _flag(body.get("enableWithdrawals")))
     ip_restrict = body.get("ipRestrict")
     return KeyInfo(
         scopes=scopes,

@@ -17,8 +17,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from nbsupport.diagnosis import Scope, ScopeState
-from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError
+from nbsupport.diagnosis import ScopeState
+from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
 from nbsupport.venues.wire import RawResponse, Wire
 
 _CODES: dict[int, ErrorKind] = {
@@ -95,14 +95,7 @@ def parse_query_api(result: dict[str, Any]) -> KeyInfo:
     if isinstance(deadline, int) and deadline > 0:
         summary["days_left"] = deadline
     return KeyInfo(
-        scopes={
-            Scope.QUERY_FUNDS: reading,
-            Scope.QUERY_OPEN_ORDERS: reading,
-            Scope.QUERY_CLOSED_ORDERS: reading,
-            Scope.CREATE_ORDERS: trading,
-            Scope.CANCEL_ORDERS: trading,
-            Scope.WITHDRAW: withdraw,
-        },
+        scopes=whole_key_scopes(reading, trading, withdraw),
         ip_allowlist=allowlist,
         ip_restricted=restricted,
         expires_at=_moment(result.get("expiredAt")),

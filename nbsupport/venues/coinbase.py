@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbsupport.diagnosis import Scope, ScopeState
-from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError
+from nbsupport.diagnosis import ScopeState
+from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
 from nbsupport.venues.wire import RawResponse, Wire
 
 _IDS: dict[str, ErrorKind] = {
@@ -47,14 +47,7 @@ def _flag(value: Any) -> ScopeState:
 def parse_key_permissions(body: dict[str, Any]) -> KeyInfo:
     view, trade = _flag(body.get("can_view")), _flag(body.get("can_trade"))
     return KeyInfo(
-        scopes={
-            Scope.QUERY_FUNDS: view,
-            Scope.QUERY_OPEN_ORDERS: view,
-            Scope.QUERY_CLOSED_ORDERS: view,
-            Scope.CREATE_ORDERS: trade,
-            Scope.CANCEL_ORDERS: trade,
-            Scope.WITHDRAW: _flag(body.get("can_transfer")),
-        },
+        scopes=whole_key_scopes(view, trade, _flag(body.get("can_transfer"))),
         # A CDP key is scoped to one portfolio: balances and orders of the others are invisible to it.
         summary={k: str(body[k])[:60] for k in ("portfolio_type", "portfolio_uuid") if body.get(k)},
     )

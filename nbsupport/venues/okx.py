@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nbsupport.diagnosis import Scope, ScopeState
-from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError
+from nbsupport.diagnosis import ScopeState
+from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
 from nbsupport.venues.wire import RawResponse, Wire
 
 _CODES: dict[str, ErrorKind] = {
@@ -59,14 +59,7 @@ def parse_account_config(config: dict[str, Any]) -> KeyInfo:
         withdraw = ScopeState.GRANTED if "withdraw" in names else ScopeState.MISSING
     addresses = _comma_list(config.get("ip"))
     return KeyInfo(
-        scopes={
-            Scope.QUERY_FUNDS: reading,
-            Scope.QUERY_OPEN_ORDERS: reading,
-            Scope.QUERY_CLOSED_ORDERS: reading,
-            Scope.CREATE_ORDERS: trading,
-            Scope.CANCEL_ORDERS: trading,
-            Scope.WITHDRAW: withdraw,
-        },
+        scopes=whole_key_scopes(reading, trading, withdraw),
         ip_allowlist=addresses or None,
         ip_restricted=bool(addresses) if addresses is not None else None,
         summary={
