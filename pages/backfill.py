@@ -6,16 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from nbsupport.auth import PageId
-from nbsupport.fleet.backfill import backfill_health
 from nbsupport.lookup import LookupQueryError, lookup
-from nbsupport.ui.backfill_view import finding_card, findings_frame
+from nbsupport.ui import backfill_view
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.params import ParamError, parse_id
 from nbsupport.ui.session import console, require
-from nbsupport.ui.trail import BACKFILL_VIEW, record_view
-
-FLEET_ROWS = 200
-CARDS = 20
 
 st.title("Backfill health")
 
@@ -54,25 +49,4 @@ with page_boundary():
             st.caption("Search for the customer, or switch to fleet-wide.")
             st.stop()
 
-    with handle.session() as session:
-        findings = backfill_health(session, user_id=user_id, days=days)
-    record_view(handle, identity, BACKFILL_VIEW, user_id=user_id,
-                result=f"{len(findings)} flagged", detail={"days": days, "scope": scope})
-    if not findings:
-        st.success(f"No flagged backfills in the last {days} days"
-                   + (" for this user's keys." if user_id else " across the fleet."))
-        st.stop()
-
-    st.subheader(f"{len(findings)} flagged key(s)")
-    frame = findings_frame(findings[:FLEET_ROWS])
-    st.dataframe(frame, hide_index=True, column_config={
-        "key id": st.column_config.NumberColumn(format="%d"),
-        "user id": st.column_config.NumberColumn(format="%d")})
-    if len(findings) > FLEET_ROWS:
-        st.caption(f"Showing the {FLEET_ROWS} most confident of {len(findings)}.")
-    st.download_button("Download (CSV)", findings_frame(findings).to_csv(index=False),
-                       file_name=f"backfill-health-{days}d.csv", mime="text/csv", icon=":material/download:")
-    for finding in findings[:CARDS]:
-        finding_card(finding)
-    if len(findings) > CARDS:
-        st.caption(f"Cards for the first {CARDS}; the table and the CSV hold all of them.")
+    backfill_view.show_findings(handle, identity, user_id=user_id, days=days, scope=scope)

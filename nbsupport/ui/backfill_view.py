@@ -8,14 +8,20 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
+from nbsupport.auth import Identity
+from nbsupport.console import Console
+from nbsupport.fleet.backfill import backfill_health
 from nbsupport.guide import get_fix
 from nbsupport.ui.badges import md_escape
 from nbsupport.ui.diagnosis_card import guide_link
 from nbsupport.ui.key_card import venue_name
+from nbsupport.ui.trail import BACKFILL_VIEW, record_view
 
 if TYPE_CHECKING:
     from nbsupport.fleet.backfill_causes import BackfillFinding
 
+FLEET_ROWS = 200
+CARDS = 20
 CONFIDENCE_COLORS = {"high": "red", "medium": "orange", "low": "gray"}
 CAUSE_TITLES = {
     "missing_permission": "Likely missing Query Closed Orders & Trades",
@@ -73,3 +79,32 @@ def finding_card(finding: BackfillFinding) -> None:
             fix_id = str(fix.get("id") or "")
             if fix_id and get_fix(fix_id) is not None:
                 st.markdown(f"[Open this fix in the error guide]({guide_link(fix_id)})")
+
+
+def show_findings(console: Console, identity: Identity, *, user_id: int | None, days: int,
+                  scope: str) -> None:
+    """Scan, audit and show the flagged keys. A function rather than page code: the findings (thousands
+    of objects fleet-wide, ~8 MB on a 1 M-user database) are then locals released when it returns. As
+    globals of the page run they outlived it, ~8 MB per visit (benchmarks/bench_memory.py)."""
+    with console.session() as session:
+        findings = backfill_health(session, user_id=user_id, days=days)
+    record_view(console, identity, BACKFILL_VIEW, user_id=user_id,
+                result=f"{len(findings)} flagged", detail={"days": days, "scope": scope})
+    if not findings:
+        st.success(f"No flagged backfills in the last {days} days"
+                   + (" for this user's keys." if user_id else " across the fleet."))
+        st.stop()
+
+    st.subheader(f"{len(findings)} flagged key(s)")
+    frame = findings_frame(findings[:FLEET_ROWS])
+    st.dataframe(frame, hide_index=True, column_config={
+        "key id": st.column_config.NumberColumn(format="%d"),
+        "user id": st.column_config.NumberColumn(format="%d")})
+    if len(findings) > FLEET_ROWS:
+        st.caption(f"Showing the {FLEET_ROWS} most confident of {len(findings)}.")
+    st.download_button("Download (CSV)", findings_frame(findings).to_csv(index=False),
+                       file_name=f"backfill-health-{days}d.csv", mime="text/csv", icon=":material/download:")
+    for finding in findings[:CARDS]:
+        finding_card(finding)
+    if len(findings) > CARDS:
+        st.caption(f"Cards for the first {CARDS}; the table and the CSV hold all of them.")
