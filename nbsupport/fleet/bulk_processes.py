@@ -1,11 +1,11 @@
-"""Bulk re-tests across worker processes: a test is CPU-bound Python (ccxt client, signing, three short
-transactions, ~15 ms a key), so one interpreter tops out near one core whatever the thread count.
+"""Bulk re-tests across processes: a test is CPU-bound Python (ccxt client, signing, two short
+transactions, ~10-15 ms a key), so one interpreter tops out near one core whatever the thread count.
 
-Each worker takes every n-th key of the (venue-interleaved) work list and runs the ordinary threaded
-`_run` on it with 1/n of the concurrency, the venue budgets and the rate. Keys are disjoint between
-workers, and the per-key lease in the database still guards against anyone else testing a key at the
-same time. Progress comes back to the caller's process over a queue, so the progress bar and the report
-look as with threads alone.
+This process and n-1 spawned workers each take every n-th key of the (venue-interleaved) work list and
+run the ordinary threaded `_run` on it with 1/n of the concurrency, the venue budgets and the rate. Keys
+are disjoint between shards, and the per-key lease in the database still guards against anyone else
+testing a key at the same time. Progress comes back over a queue, so the progress bar and the report look
+as with threads alone.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def shard_budgets(budgets: dict[str, Any], processes: int) -> dict[str, Any]:
     }
 
 
-def _worker(
-    settings: Settings,
+def _run_shard(
+    console: Console,
     todo: list[tuple[int, str]],
     actor: Actor,
     ticket: str,
@@ -49,7 +49,7 @@ def _worker(
     events: Any,
     stop: Any,
 ) -> None:
-    console = Console(settings)
+    """One shard in threads; progress and the shard's tally go to `events`."""
     local_stop = threading.Event()
     report = BulkReport("", False, None, None, None, None, len(todo))  # type: ignore[arg-type]
 
@@ -60,16 +60,23 @@ def _worker(
 
     try:
         _run(console, todo, report, _default_retest_fn(), actor=actor, ticket=ticket,
-                  concurrency=concurrency, budgets=budgets, progress=forward, stop=local_stop)
+             concurrency=concurrency, budgets=budgets, progress=forward, stop=local_stop)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
-        console.close()
         events.put((_DONE, {
             "tested": report.tested, "key_ids": report.key_ids, "outcomes": report.outcomes,
             "diagnoses": report.diagnoses, "refused": report.refused, "errors": report.errors,
             "interrupted": report.interrupted,
         }))
+
+
+def _worker(settings: Settings, *shard: Any) -> None:
+    console = Console(settings)
+    try:
+        _run_shard(console, *shard)
+    finally:
+        console.close()
 
 
 def run_in_processes(
@@ -93,28 +100,30 @@ def run_in_processes(
     whole = {v: budgets.get(v, budgets.get("*", DEFAULT_BUDGET)) for v in venues}
     shares = shard_budgets(whole, processes)
     per_worker = max(1, math.ceil(concurrency / processes))
+    def shard(i: int) -> tuple[Any, ...]:
+        return (todo[i::processes], actor, ticket, per_worker, shares, events, stop_all)
+
+    # This process runs the first shard itself: it has every module loaded already, a new one pays ~1 s.
+    own = threading.Thread(target=_run_shard, args=(console, *shard(0)), name="bulk-retest-0", daemon=True)
     workers = [
-        context.Process(
-            target=_worker,
-            args=(console.settings, todo[i::processes], actor, ticket, per_worker, shares, events, stop_all),
-            name=f"bulk-retest-{i}",
-            daemon=True,
-        )
-        for i in range(processes)
+        context.Process(target=_worker, args=(console.settings, *shard(i)), name=f"bulk-retest-{i}",
+                        daemon=True)
+        for i in range(1, processes)
     ]
     for worker in workers:
         worker.start()
+    own.start()
     outcomes: Counter[str] = Counter(report.outcomes)
     diagnoses: Counter[str] = Counter(report.diagnoses)
     done = finished = 0
     try:
-        while finished < len(workers):
+        while finished < processes:
             try:
                 kind, *payload = events.get(timeout=1)
             except queue_module.Empty:
                 if stop.is_set():
                     stop_all.set()
-                if not any(w.is_alive() for w in workers):
+                if not own.is_alive() and not any(w.is_alive() for w in workers):
                     break  # a worker died without reporting: what it tested is in the database
                 continue
             if kind == _PROGRESS:
@@ -136,7 +145,8 @@ def run_in_processes(
         stop.set()
         stop_all.set()
     finally:
+        own.join(timeout=60)
         for worker in workers:
             worker.join(timeout=60)
         report.outcomes, report.diagnoses = dict(outcomes), dict(diagnoses)
-    report.interrupted = stop.is_set() or finished < len(workers)
+    report.interrupted = stop.is_set() or finished < processes
