@@ -148,30 +148,27 @@ def test_retest_within_the_cooldown_is_refused_unless_forced(
         assert [h.trigger for h in test_history(session, key_id)] == ["bulk", "retest"]
 
 
+def _leave_lease(console: Console, key_id: int, holder: str) -> None:
+    now = utcnow()
+    with console.session() as session:
+        session.add(RetestLease(key_id=key_id, holder=holder, acquired_at=now,
+                                expires_at=now + timedelta(seconds=90)))
+
+
 def test_running_lease_refuses_and_an_expired_one_is_taken_over(
     retest_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
 ) -> None:
     key_id = store(retest_console, keyring, make_key(sandbox, "db-lease"))
-    now = utcnow()
-    with retest_console.session() as session:
-        session.add(RetestLease(key_id=key_id, holder="other-host:1", acquired_at=now,
-                                expires_at=now + timedelta(seconds=90)))
+    _leave_lease(retest_console, key_id, "other-host:1")
     with pytest.raises(RetestRefused) as refused:
         run_retest(retest_console, key_id, actor=AGENT)
     assert refused.value.reason == "in_progress"
     with retest_console.session() as session:
         lease = session.get(RetestLease, key_id)
         assert lease is not None
-        lease.expires_at = now - timedelta(seconds=1)
+        lease.expires_at = utcnow() - timedelta(seconds=1)
     assert run_retest(retest_console, key_id, actor=AGENT).diagnosis == "ok"
     assert count(retest_console, RetestLease) == 0
-
-
-def _leave_lease(console: Console, key_id: int, holder: str) -> None:
-    now = utcnow()
-    with console.session() as session:
-        session.add(RetestLease(key_id=key_id, holder=holder, acquired_at=now,
-                                expires_at=now + timedelta(seconds=90)))
 
 
 def test_a_lease_left_by_a_finished_test_of_this_process_is_taken_over_at_once(

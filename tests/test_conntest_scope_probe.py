@@ -234,6 +234,18 @@ def test_a_probe_right_after_a_retest_is_refused_by_the_cooldown(
     assert refused.value.reason == "cooldown"
 
 
+def test_a_retest_right_after_a_probe_is_refused_by_the_cooldown(
+    probe_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
+) -> None:
+    key = make_key(sandbox, "retest-after-probe")
+    key_id = store(probe_console, keyring, key)
+    probe(probe_console, key_id)
+    with pytest.raises(RetestRefused) as refused:
+        run_retest(probe_console, key_id, actor=AGENT)
+    assert refused.value.reason == "cooldown" and 1 <= refused.value.retry_after_s <= 60
+    assert len(sandbox.requests_for(key.api_key)) == 1
+
+
 def test_venue_without_a_probe_falls_back_to_the_full_test_and_says_so(
     probe_console: Console, keyring: MasterKeyring
 ) -> None:

@@ -2,8 +2,9 @@
 
 The lease is a row in `retest_leases` (primary key = key id), taken with `INSERT ... ON CONFLICT DO
 NOTHING` so exactly one of any number of simultaneous callers gets it, on SQLite and PostgreSQL alike. The
-cooldown is read from `exchange_keys.last_test_at` in the same transaction, so a caller that arrives just
-after a test finished is refused as `cooldown`, not run twice.
+cooldown counts from the key's last contact with the venue, read in the same transaction: its last test
+(`exchange_keys.last_test_at`) or its last one-scope probe (a `key.probe` audit row, since a probe leaves
+the test fields alone). A caller that arrives just after either finished is refused as `cooldown`.
 
 A lease can outlive its test when the database fails before the release (the test's own transaction
 rolled back, and the release with it). Such a lease is taken over at once when its holder is provably
@@ -22,14 +23,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from nbsupport.config import Settings
 from nbsupport.conntest.result import RetestRefused
 from nbsupport.console import Console
-from nbsupport.db.models import ExchangeKey, RetestLease
+from nbsupport.db.models import AuditEvent, ExchangeKey, RetestLease
 from nbsupport.keys import utcnow
 
 # The longest plan: balance, key settings, five scope probes and a sibling check.
@@ -37,6 +38,8 @@ MAX_PLAN_REQUESTS = 8
 LEASE_MARGIN_S = 10
 # How long a typical full test takes, for the retry hint of a refused caller.
 TYPICAL_TEST_S = 5
+# The audit action of a one-scope probe (nbsupport.conntest.scope_probe).
+PROBE_ACTION = "key.probe"
 
 _HOST = socket.gethostname()[:40]
 # Holders of this process whose test is still running; any other holder of this process is a leftover.
@@ -134,16 +137,25 @@ def take_lease(
                 f"a re-test of key {key_id} is already running (started {age} s ago); its result will "
                 f"appear in the key's history. Try again in {retry} s.",
             )
-    last = session.scalar(select(ExchangeKey.last_test_at).where(ExchangeKey.id == key_id))
-    if not ignore_cooldown and cooldown and last is not None and now - last < cooldown:
+    if ignore_cooldown or not cooldown:
+        return
+    last = _last_contact(session, key_id)
+    if last is not None and now - last < cooldown:
         retry = _seconds_until(last + cooldown, now)
         # Raising here rolls the lease back with the rest of the caller's transaction.
         raise RetestRefused(
             "cooldown", retry,
-            f"key {key_id} was tested {int((now - last).total_seconds())} s ago; re-tests of one key "
-            f"are spaced {settings.retest_cooldown_s} s apart to spare the key's rate limit (the user's "
+            f"key {key_id} was tested {int((now - last).total_seconds())} s ago; tests of one key are "
+            f"spaced {settings.retest_cooldown_s} s apart to spare the key's rate limit (the user's "
             f"strategy shares it). Try again in {retry} s.",
         )
+
+
+def _last_contact(session: Session, key_id: int) -> datetime | None:
+    tested = session.scalar(select(ExchangeKey.last_test_at).where(ExchangeKey.id == key_id))
+    probed = session.scalar(select(func.max(AuditEvent.at)).where(
+        AuditEvent.subject_key_id == key_id, AuditEvent.action == PROBE_ACTION))
+    return max((t for t in (tested, probed) if t is not None), default=None)
 
 
 def drop_lease(session: Session, key_id: int, holder: str) -> None:

@@ -24,27 +24,24 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from nbsupport import audit
 from nbsupport.audit import Actor
 from nbsupport.config import Settings
 from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND
-from nbsupport.conntest.locks import retest_lease
+from nbsupport.conntest.locks import PROBE_ACTION, retest_lease
 from nbsupport.conntest.persist import key_meta
-from nbsupport.conntest.result import KeyMeta, ProgressEvent, RetestRefused, TestResult
+from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult
 from nbsupport.conntest.runner import Progress, _Run, run_plan
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
-from nbsupport.db.models import AuditEvent, ExchangeKey
+from nbsupport.db.models import ExchangeKey
 from nbsupport.diagnosis import Diagnosis, Scope, ScopeState
-from nbsupport.keys import KeyInputError, open_credentials, utcnow
+from nbsupport.keys import KeyInputError, open_credentials
 from nbsupport.venues.base import ErrorKind, ProbeFailed, VenueError
 from nbsupport.venues.client import guard_ccxt_logger
 from nbsupport.venues.registry import venue_for
 from nbsupport.venues.wire import Wire
 
-PROBE_ACTION = "key.probe"
 # Refusals of the key as a whole, which some venues also give for a missing permission.
 _KEY_REFUSALS = frozenset({ErrorKind.AUTH, ErrorKind.AMBIGUOUS_AUTH})
 
@@ -156,27 +153,6 @@ class _ScopeRun(_Run):
             self.evidence.fail(DIAGNOSIS_BY_KIND[kind], error)
 
 
-def _refuse_if_probed_recently(console: Console, key_id: int) -> None:
-    """The re-test cooldown reads `last_test_at`, which a probe leaves alone; probes space out on their
-    audit rows instead (read under the lease, so none can land in between)."""
-    cooldown = console.settings.retest_cooldown_s
-    if not cooldown:
-        return
-    with console.session() as session:
-        last = session.scalar(select(func.max(AuditEvent.at)).where(
-            AuditEvent.subject_key_id == key_id, AuditEvent.action == PROBE_ACTION))
-    if last is None:
-        return
-    age = (utcnow() - last).total_seconds()
-    if age < cooldown:
-        retry = max(1, int(cooldown - age + 0.999))
-        raise RetestRefused(
-            "cooldown", retry,
-            f"key {key_id} was probed {int(age)} s ago; probes of one key are spaced {cooldown} s apart to "
-            f"spare the key's rate limit (the user's strategy shares it). Try again in {retry} s.",
-        )
-
-
 def _full_retest(console: Console, key_id: int, scope: Scope, reason: str, *, actor: Actor, ticket: str,
                  progress: Progress | None, ignore_cooldown: bool) -> ScopeProbeResult:
     # Imported here: nbsupport.conntest imports this module.
@@ -218,8 +194,6 @@ def probe_scope(
     keyring = console.keyring()
     guard_ccxt_logger()
     with retest_lease(console, key_id, ignore_cooldown=ignore_cooldown):
-        if not ignore_cooldown:
-            _refuse_if_probed_recently(console, key_id)
         with console.session() as session:
             credentials = open_credentials(session, keyring, key_id)
         try:
