@@ -92,7 +92,7 @@ def run_in_processes(
     progress: Any,
     stop: threading.Event,
 ) -> None:
-    """Split `todo` over `processes` spawned workers and fold their results into `report`."""
+    """Split `todo` over this process and `processes` - 1 spawned workers; fold their tallies into `report`."""
     context = multiprocessing.get_context("spawn")  # fork would copy the threads' locks mid-use
     events = context.Queue()
     stop_all = context.Event()
@@ -100,6 +100,7 @@ def run_in_processes(
     whole = {v: budgets.get(v, budgets.get("*", DEFAULT_BUDGET)) for v in venues}
     shares = shard_budgets(whole, processes)
     per_worker = max(1, math.ceil(concurrency / processes))
+
     def shard(i: int) -> tuple[Any, ...]:
         return (todo[i::processes], actor, ticket, per_worker, shares, events, stop_all)
 
