@@ -92,7 +92,7 @@ def run_in_processes(
     progress: Any,
     stop: threading.Event,
 ) -> None:
-    """Split `todo` over this process and `processes` - 1 spawned workers; fold their tallies into `report`."""
+    """Split `todo` over this process and `processes` - 1 spawned workers; fold their tallies in `report`."""
     context = multiprocessing.get_context("spawn")  # fork would copy the threads' locks mid-use
     events = context.Queue()
     stop_all = context.Event()
