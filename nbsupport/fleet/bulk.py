@@ -268,6 +268,8 @@ def bulk_retest(
             report.key_ids = [key_id for key_id, _ in cohort]
             return report
         done = keys_done_in_batch(session, report.batch_id, ticket) if batch_id else set()
+        todo = _interleave([item for item in cohort if item[0] not in done])
+        workers = _worker_count(processes, len(todo)) if retest_fn is None else 1
         audit.record(
             session,
             actor,
@@ -285,10 +287,9 @@ def bulk_retest(
                 "cohort": len(cohort),
                 "already_done": len(done),
                 "concurrency": concurrency,
-                "processes": _worker_count(processes, len(cohort) - len(done)),
+                "processes": workers,
             },
         )
-    todo = _interleave([item for item in cohort if item[0] not in done])
     report.already_done = len(cohort) - len(todo)
     shared: dict[str, Any] = {
         "actor": actor,
@@ -298,7 +299,6 @@ def bulk_retest(
         "progress": progress,
         "stop": stop or threading.Event(),
     }
-    workers = _worker_count(processes, len(todo)) if retest_fn is None else 1
     if workers > 1:
         from nbsupport.fleet.bulk_processes import run_in_processes
 
