@@ -165,15 +165,3 @@ def drop_lease(session: Session, key_id: int, holder: str) -> None:
 def release(console: Console, key_id: int, holder: str) -> None:
     with console.session() as session:
         drop_lease(session, key_id, holder)
-
-
-@contextmanager
-def retest_lease(console: Console, key_id: int, *, ignore_cooldown: bool = False) -> Iterator[str]:
-    """The lease in transactions of its own, for callers that need nothing else from the database."""
-    with running(new_holder()) as holder:
-        with console.session() as session:
-            take_lease(session, console.settings, key_id, holder, ignore_cooldown=ignore_cooldown)
-        try:
-            yield holder
-        finally:
-            release(console, key_id, holder)

@@ -28,15 +28,15 @@ from nbsupport import audit
 from nbsupport.audit import Actor
 from nbsupport.config import Settings
 from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND
-from nbsupport.conntest.locks import PROBE_ACTION, retest_lease
-from nbsupport.conntest.persist import key_meta
+from nbsupport.conntest.leased import leased_key
+from nbsupport.conntest.locks import PROBE_ACTION
 from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult
 from nbsupport.conntest.runner import Progress, _Run, run_plan
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.db.models import ExchangeKey
 from nbsupport.diagnosis import Diagnosis, Scope, ScopeState
-from nbsupport.keys import KeyInputError, open_credentials
+from nbsupport.keys import KeyInputError
 from nbsupport.venues.base import ErrorKind, ProbeFailed, VenueError
 from nbsupport.venues.client import guard_ccxt_logger
 from nbsupport.venues.registry import venue_for
@@ -186,26 +186,19 @@ def probe_scope(
         row = session.get(ExchangeKey, key_id)
         if row is None:
             raise KeyInputError(f"no exchange key with id {key_id}")
-        meta, user_id = key_meta(row), row.user_id
-    if wanted not in venue_for(meta.exchange).probe_scopes:
-        reason = f"{meta.exchange} cannot check {wanted.value} with one request: ran the full connection test"
+        exchange = row.exchange
+    if wanted not in venue_for(exchange).probe_scopes:
+        reason = f"{exchange} cannot check {wanted.value} with one request: ran the full connection test"
         return _full_retest(console, key_id, wanted, reason, actor=actor, ticket=ticket, progress=progress,
                             ignore_cooldown=ignore_cooldown)
-    keyring = console.keyring()
     guard_ccxt_logger()
-    with retest_lease(console, key_id, ignore_cooldown=ignore_cooldown):
-        with console.session() as session:
-            credentials = open_credentials(session, keyring, key_id)
-        try:
-            test = run_plan(_ScopeRun(credentials, meta, console.settings, wanted, progress))
-        finally:
-            del credentials
+    with leased_key(console, key_id, ignore_cooldown=ignore_cooldown) as key:
+        test = run_plan(_ScopeRun(key.take_credentials(), key.meta, console.settings, wanted, progress))
         result = ScopeProbeResult.from_test(key_id, wanted, test, via="probe")
-        with console.session() as session:
-            audit.record(
-                session, actor, PROBE_ACTION, ticket=ticket, subject_user_id=user_id, subject_key_id=key_id,
-                result=result.diagnosis,
-                detail={"scope": result.scope, "state": result.state, "outcome": result.outcome,
-                        "requests": result.requests, "egress_ip": result.egress_ip},
-            )
+        key.record(lambda session, _row: audit.record(
+            session, actor, PROBE_ACTION, ticket=ticket, subject_user_id=key.user_id, subject_key_id=key_id,
+            result=result.diagnosis,
+            detail={"scope": result.scope, "state": result.state, "outcome": result.outcome,
+                    "requests": result.requests, "egress_ip": result.egress_ip},
+        ))
     return result
