@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -11,6 +10,7 @@ import streamlit as st
 
 from nbsupport.keys import KeyView
 from nbsupport.lookup import UserCard
+from nbsupport.timefmt import utc_day, utc_text
 from nbsupport.ui import badges
 from nbsupport.ui.badges import md_code, md_escape
 
@@ -20,13 +20,6 @@ VENUE_NAMES = {"kraken": "Kraken", "krakenfutures": "Kraken Futures"}
 def venue_name(exchange: str) -> str:
     return VENUE_NAMES.get(exchange, exchange)
 
-
-def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
-
-
-def day(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else "—"
 
 
 def third_credential(view: KeyView) -> str:
@@ -57,15 +50,15 @@ def key_row(view: KeyView) -> dict[str, Any]:
         "key": view.masked_key,
         "fingerprint": view.fingerprint,
         "3rd credential": third_credential(view),
-        "created": day(view.created_at),
-        "rotated": f"{day(view.rotated_at)} · {rotation.label}",
-        "expiry": f"{day(view.expires_at)} · {expiry.label}" if view.expires_at else expiry.label,
+        "created": utc_day(view.created_at),
+        "rotated": f"{utc_day(view.rotated_at)} · {rotation.label}",
+        "expiry": f"{utc_day(view.expires_at)} · {expiry.label}" if view.expires_at else expiry.label,
         "IP whitelist": ", ".join(view.ip_whitelist) or "none",
         "scopes last seen": scopes_text(view),
         "withdraw": badges.withdraw_text(view.permissions),
         "last test": view.last_outcome or "never",
         "diagnosis": view.last_diagnosis or "—",
-        "tested": when(view.last_test_at),
+        "tested": utc_text(view.last_test_at, empty="—"),
         "envelope key": view.envelope_version or "—",
         "status": view.status,
     }
@@ -96,7 +89,7 @@ def user_card(user: UserCard) -> None:
         cols = st.columns(4)
         cols[0].metric("User id", str(user.id))
         cols[1].metric("Strategy", user.strategy or "—")
-        cols[2].metric("Customer since", day(user.created_at))
+        cols[2].metric("Customer since", utc_day(user.created_at))
         cols[3].metric("Envelope key", user.envelope_version or "none")
 
 
@@ -116,12 +109,12 @@ def key_card(view: KeyView) -> None:
             f"**Key id** {view.id}  \n**User id** {view.user_id}  \n**Fingerprint** `{view.fingerprint}`"
         )
         cols[1].markdown(
-            f"**Created** {day(view.created_at)}  \n**Rotated** {day(view.rotated_at)}  \n"
-            f"**Expires** {day(view.expires_at)}"
+            f"**Created** {utc_day(view.created_at)}  \n**Rotated** {utc_day(view.rotated_at)}  \n"
+            f"**Expires** {utc_day(view.expires_at)}"
         )
         ips = ", ".join(view.ip_whitelist) or "none declared"
         cols[2].markdown(
             f"**IP whitelist** {md_escape(ips)}  \n**3rd credential** {third_credential(view)}  \n"
             f"**Envelope key** {view.envelope_version or '—'} · **status** {md_escape(view.status)}"
         )
-        st.caption(f"Last test: {when(view.last_test_at)}")
+        st.caption(f"Last test: {utc_text(view.last_test_at, empty='—')}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import altair as alt
@@ -103,7 +102,3 @@ def verdict(result: Mapping[str, Any]) -> None:
     text = "  \n".join(lines)
     box = {"ok": st.success, "warning": st.warning}.get(outcome, st.error)
     box(text)
-
-
-def when_text(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
