@@ -37,27 +37,11 @@ from typing import Any
 
 from nbsupport.diagnosis import Diagnosis, Outcome, Scope, ScopeState
 from nbsupport.venues.base import ErrorKind, KeyInfo, VenueError
+from nbsupport.vocabulary import CAUSES_BY_KIND
 
-DIAGNOSIS_BY_KIND: dict[ErrorKind, Diagnosis] = {
-    ErrorKind.AUTH: Diagnosis.CREDENTIALS_REJECTED,
-    ErrorKind.AMBIGUOUS_AUTH: Diagnosis.CREDENTIALS_REJECTED,
-    ErrorKind.DENIED: Diagnosis.MISSING_PERMISSION,
-    ErrorKind.IP_DENIED: Diagnosis.IP_NOT_ALLOWED,
-    ErrorKind.EXPIRED: Diagnosis.KEY_EXPIRED,
-    ErrorKind.OTP: Diagnosis.OTP_REQUIRED,
-    ErrorKind.NONCE: Diagnosis.NONCE_REJECTED,
-    ErrorKind.RATE_LIMIT: Diagnosis.RATE_LIMITED,
-    ErrorKind.LOCKOUT: Diagnosis.RATE_LIMITED,
-    ErrorKind.UNAVAILABLE: Diagnosis.EXCHANGE_UNAVAILABLE,
-    ErrorKind.REGION: Diagnosis.REGION_BLOCKED,
-    ErrorKind.NETWORK: Diagnosis.NETWORK_ERROR,
-    ErrorKind.TIMEOUT: Diagnosis.NETWORK_ERROR,
-    ErrorKind.PROXY: Diagnosis.NETWORK_ERROR,
-    ErrorKind.GARBAGE: Diagnosis.UNKNOWN,
-    ErrorKind.NOT_SUPPORTED: Diagnosis.UNKNOWN,
-    ErrorKind.ORDER_REJECTED: Diagnosis.UNKNOWN,
-    ErrorKind.OTHER: Diagnosis.UNKNOWN,
-}
+# The classifier's first answer for each reading is the most likely cause of the one vocabulary table
+# (nbsupport.vocabulary), the same one the error guide ranks first for a pasted error.
+DIAGNOSIS_BY_KIND: dict[ErrorKind, Diagnosis] = {kind: causes[0] for kind, causes in CAUSES_BY_KIND.items()}
 
 # Codes that mean the key cannot be used as it is; the rest of the vocabulary is ok or a warning.
 FAILED_DIAGNOSES = frozenset(Diagnosis) - {Diagnosis.OK, Diagnosis.WITHDRAW_ENABLED}

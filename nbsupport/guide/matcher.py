@@ -1,6 +1,7 @@
 """Pasted error text -> ranked fixes.
 
-Ranking, best first:
+The text is normalised first (`nbsupport.guide.normalize`: HTML pages, URLs, escaped JSON, stripped Kraken
+prefixes); spans still index the pasted text. Ranking, best first:
 1. rows of the venue the text is about (given, or detected from the text) beat every generic row;
    when no venue is known, a venue guide's own error string still beats a generic one, because
    strings like `EAPI:Invalid key` only ever come from that venue;
@@ -8,7 +9,14 @@ Ranking, best first:
    `EGeneral:Permission denied`;
 3. a bare ccxt exception class name (`AuthenticationError`) scores below any real error string: it
    says which family of problem it is, never which cause;
-4. ties go to the primary row, then to guide order.
+4. an error several entries of one guide list (one error, several causes) ranks those entries in the
+   order of `nbsupport.vocabulary.CAUSES_BY_KIND` for the connection test's reading of that error, so
+   the first cause is the one a re-test starts from; each match says its rank among them;
+5. ties go to the primary row, then to guide order.
+
+A hint (a testnet host, `x-simulated-trading`) is no error: it ranks first only when the best match is a
+rejected key, which it then explains (wrong environment); otherwise last. When the best match is an
+order, balance or market error (not a key problem), key diagnoses are dropped from the answer.
 
 Work is capped: the text is scanned in at most two windows (head and tail, where tracebacks and log
 tails put the message), literal patterns are pre-checked with a plain substring test, and guide
@@ -18,12 +26,16 @@ regexes are vetted at parse time to be backtracking-safe.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from nbsupport.diagnosis import Diagnosis
 from nbsupport.guide.model import GENERIC_VENUE, FixRow, FixTable, Match
+from nbsupport.guide.normalize import normalize, source_span
 from nbsupport.guide.patterns import CompiledPattern, compile_pattern, is_regex_form
 from nbsupport.guide.table import load_table, normalize_venue
+from nbsupport.venues.base import ErrorKind
+from nbsupport.vocabulary import KEY_DIAGNOSES, rank_of, reading
 
 MAX_SCAN_CHARS = 256 * 1024
 _WINDOW_CHARS = MAX_SCAN_CHARS // 2
@@ -40,6 +52,15 @@ class _RowPattern:
     row: FixRow
     order: int
     pattern: CompiledPattern
+    hint: bool = False
+
+
+@dataclass
+class _Found:
+    score: float
+    item: _RowPattern
+    match: Match
+    rank: int = 0
 
 
 def match_error(
@@ -51,25 +72,32 @@ def match_error(
     if not text or not text.strip():
         return []
     table = table or load_table()
-    target = normalize_venue(exchange) or detect_venue(text, table)
-    best: dict[str, tuple[float, int, Match]] = {}
-    for offset, chunk in _windows(text):
+    windows = _normalized_windows(text)
+    target = normalize_venue(exchange) or _detect(windows, table)
+    found: dict[str, _Found] = {}
+    hinted: dict[str, _Found] = {}
+    for offset, chunk, index in windows:
         haystack = _WHITESPACE.sub(" ", chunk.lower())
         for item in _compiled(table):
             needle = item.pattern.needle
             if needle is not None and needle not in haystack:
                 continue
-            found = item.pattern.regex.search(chunk)
-            if found is None:
+            hit = item.pattern.regex.search(chunk)
+            if hit is None:
                 continue
-            score = _score(item, found, target)
-            kept = best.get(item.row.fix_id)
-            if kept is None or score > kept[0]:
-                span = (offset + found.start(), offset + found.end())
-                match = Match(item.row, score, item.pattern.source, found.group(0), span)
-                best[item.row.fix_id] = (score, item.order, match)
-    ranked = sorted(best.values(), key=lambda entry: (-entry[0], not entry[2].row.primary, entry[1]))
-    return [match for _, _, match in ranked[:limit]]
+            start, end = source_span(index, hit.start(), hit.end())
+            span = (offset + start, offset + end)
+            score = _score(item, hit, target)
+            pool = hinted if item.hint else found
+            kept = pool.get(item.row.fix_id)
+            if kept is None or score > kept.score:
+                match = Match(item.row, score, item.pattern.source, text[span[0] : span[1]], span)
+                pool[item.row.fix_id] = _Found(score, item, match)
+    ranked = _rank(list(found.values()))
+    ranked = _place_hints(ranked, list(hinted.values()))
+    if ranked and not ranked[0].item.row.key_problem:
+        ranked = [f for f in ranked if f.item.row.diagnosis not in KEY_DIAGNOSES]
+    return [f.match for f in ranked[:limit]]
 
 
 def detect_venue(text: str, table: FixTable | None = None) -> str | None:
@@ -77,12 +105,73 @@ def detect_venue(text: str, table: FixTable | None = None) -> str | None:
 
     Longest alias first, so `futures.kraken.com` is not read as plain `kraken`.
     """
-    table = table or load_table()
-    for _, chunk in _windows(text):
+    return _detect(_normalized_windows(text), table or load_table())
+
+
+def _detect(windows: list[tuple[int, str, list[int]]], table: FixTable) -> str | None:
+    for _, chunk, _ in windows:
         for venue, alias in _aliases(table):
             if alias.search(chunk):
                 return venue
     return None
+
+
+def _normalized_windows(text: str) -> list[tuple[int, str, list[int]]]:
+    return [(offset, *normalize(chunk)) for offset, chunk in _windows(text)]
+
+
+def _rank(found: list[_Found]) -> list[_Found]:
+    """Best first; the causes of one error (several rows, one pattern) in the vocabulary's order."""
+    groups: dict[tuple[str, str], list[_Found]] = {}
+    for entry in found:
+        if entry.item.pattern.kind != "class":
+            groups.setdefault((entry.item.row.venue, entry.item.pattern.source.lower()), []).append(entry)
+    for (venue, _), group in groups.items():
+        if len(group) < 2:
+            continue
+        kind = _group_reading(venue, group)
+        for entry in group:
+            entry.rank = rank_of(kind, entry.item.row.diagnosis) if kind is not None else 0
+        group.sort(key=lambda e: (e.rank, not e.item.row.primary, e.item.order))
+        for number, entry in enumerate(group, start=1):
+            entry.match = replace(entry.match, cause_rank=number, cause_count=len(group))
+    return sorted(found, key=lambda e: (-e.score, e.rank, not e.item.row.primary, e.item.order))
+
+
+def _group_reading(venue: str, group: list[_Found]) -> ErrorKind | None:
+    """The classifier's reading of the error the group shares: the matched pattern, or else another error
+    all its rows list (`Invalid API-key, IP, or permissions for action` rows also list `-2015`)."""
+    shared = [p for p in group[0].item.row.patterns if all(p in e.item.row.patterns for e in group)]
+    for source in dict.fromkeys([group[0].item.pattern.source, *shared]):
+        kind = _reading(venue, source)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _place_hints(ranked: list[_Found], hints: list[_Found]) -> list[_Found]:
+    """A hint explains a rejected key (its row goes first), and is a weak candidate otherwise (last)."""
+    if not hints:
+        return ranked
+    top = ranked[0] if ranked else None
+    if top is not None and top.item.row.diagnosis is Diagnosis.CREDENTIALS_REJECTED:
+        # A Kraken hint says nothing about a Binance rejection: the hint's guide must be the rejection's.
+        venues = (top.item.row.venue, GENERIC_VENUE)
+        explaining = {h.item.row.fix_id for h in hints if h.item.row.venue in venues}
+        if explaining:
+            first = [_with_score(h, top.score + 1) for h in hints if h.item.row.fix_id in explaining]
+            return first + [f for f in ranked if f.item.row.fix_id not in explaining]
+    found = {f.item.row.fix_id for f in ranked}
+    return ranked + [_with_score(h, CLASS_SCORE - 1) for h in hints if h.item.row.fix_id not in found]
+
+
+def _with_score(entry: _Found, score: float) -> _Found:
+    return _Found(score, entry.item, replace(entry.match, score=score))
+
+
+@lru_cache(maxsize=4096)
+def _reading(venue: str, source: str) -> ErrorKind | None:
+    return reading(venue, source)
 
 
 def _score(item: _RowPattern, found: re.Match[str], target: str | None) -> float:
@@ -116,6 +205,9 @@ def _compiled(table: FixTable) -> tuple[_RowPattern, ...]:
             items.append(_RowPattern(row, order, compile_pattern(source, kind)))
         for source in row.exception_classes:
             items.append(_RowPattern(row, order, compile_pattern(source, "class")))
+        for source in row.hints:
+            kind = "regex" if is_regex_form(source) else "literal"
+            items.append(_RowPattern(row, order, compile_pattern(source, kind), hint=True))
     return tuple(items)
 
 

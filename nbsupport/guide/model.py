@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from nbsupport.diagnosis import Diagnosis
+from nbsupport.vocabulary import NOT_A_KEY_PROBLEM
 
 # Rows of the generic guide apply to every ccxt venue that has no guide of its own.
 GENERIC_VENUE = "*"
@@ -49,6 +50,18 @@ class FixRow:
     anchor: str
     source_file: str
     source_line: int
+    # What tells this cause apart from the other causes of the same error (ambiguous errors).
+    tell_apart: str = ""
+    # Text that is no error itself but, next to a rejected key, names the cause (testnet hosts).
+    hints: tuple[str, ...] = ()
+    # False for order, balance and market errors: answered as not a key problem, with `team` to ask.
+    key_problem: bool = True
+    team: str = ""
+
+    @property
+    def cause_code(self) -> str:
+        """The diagnosis code, or `not_a_key_problem` for an error about orders, balances or markets."""
+        return self.diagnosis.value if self.key_problem else NOT_A_KEY_PROBLEM
 
     def as_fix_payload(self) -> dict[str, Any]:
         """The `Fix` shape the connection-test engine embeds in its JSON; keep the keys stable."""
@@ -65,10 +78,15 @@ class FixRow:
             "fix_id": self.fix_id,
             "venue": self.venue,
             "diagnosis": self.diagnosis.value,
+            "cause_code": self.cause_code,
+            "key_problem": self.key_problem,
+            "team": self.team,
             "severity": self.severity.value,
             "primary": self.primary,
             "title": self.title,
             "errors": list(self.patterns),
+            "hints": list(self.hints),
+            "tell_apart": self.tell_apart,
             "exception_classes": list(self.exception_classes),
             "cause": self.cause,
             "steps": list(self.steps),
@@ -111,20 +129,26 @@ class FixTable:
 
     def primary(self, venue: str, diagnosis: Diagnosis) -> FixRow | None:
         for row in self.rows:
-            if row.venue == venue and row.diagnosis == diagnosis and row.primary:
+            if row.venue == venue and row.diagnosis == diagnosis and row.primary and row.key_problem:
                 return row
         return None
 
 
 @dataclass(frozen=True)
 class Match:
-    """A fix whose error pattern occurs in pasted text; `span` indexes that text for highlighting."""
+    """A fix whose error pattern occurs in pasted text; `span` indexes that text for highlighting.
+
+    When several fixes list the same error (it has several causes), each match says its place among them:
+    `cause_rank` 1 is the most likely for that venue, out of `cause_count`.
+    """
 
     row: FixRow
     score: float
     pattern: str
     matched_text: str
     span: tuple[int, int]
+    cause_rank: int = 1
+    cause_count: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +156,12 @@ class Match:
             "fix_id": self.row.fix_id,
             "venue": self.row.venue,
             "diagnosis": self.row.diagnosis.value,
+            "cause_code": self.row.cause_code,
+            "key_problem": self.row.key_problem,
+            "team": self.row.team,
+            "cause_rank": self.cause_rank,
+            "cause_count": self.cause_count,
+            "tell_apart": self.row.tell_apart,
             "severity": self.row.severity.value,
             "score": round(self.score, 2),
             "pattern": self.pattern,

@@ -15,9 +15,11 @@ from pathlib import Path
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.guide.model import GENERIC_VENUE, FixRow, FixTable, GuideError, Severity, VenueGuide
 from nbsupport.guide.patterns import PatternKind, UnsafePattern, compile_pattern, is_regex_form
+from nbsupport.vocabulary import NOT_A_KEY_PROBLEM
 
 TROUBLESHOOTING = "troubleshooting"
-ENTRY_FIELDS = ("errors", "ccxt classes", "diagnosis", "severity", "primary", "cause", "fix", "reply")
+ENTRY_FIELDS = ("errors", "ccxt classes", "hints", "diagnosis", "severity", "primary", "cause", "tell apart",
+                "team", "fix", "reply")
 REQUIRED_FIELDS = ("errors", "diagnosis", "severity", "cause", "fix", "reply")
 HEADER_FIELDS = ("venue", "aliases", "covers")
 
@@ -230,10 +232,15 @@ class _GuideParser:
         fields = entry.fields
         patterns = self._patterns(fields["errors"])
         classes = self._classes(fields["ccxt classes"]) if "ccxt classes" in fields else ()
+        hints = self._patterns(fields["hints"]) if "hints" in fields else ()
+        diagnosis, key_problem = self._diagnosis(fields["diagnosis"])
+        if not key_problem and "team" not in fields:
+            raise self.fail(entry.line, f"entry {entry.fix_id!r} is not a key problem: name the team to ask "
+                                        "in '- **Team:** ...'")
         return FixRow(
             fix_id=entry.fix_id,
             venue=venue,
-            diagnosis=self._diagnosis(fields["diagnosis"]),
+            diagnosis=diagnosis,
             patterns=patterns,
             exception_classes=classes,
             title=entry.title,
@@ -245,6 +252,10 @@ class _GuideParser:
             anchor=f"{self.path.name}#{entry.fix_id}",
             source_file=str(self.path),
             source_line=entry.line,
+            tell_apart=self._required_text(fields["tell apart"]) if "tell apart" in fields else "",
+            hints=hints,
+            key_problem=key_problem,
+            team=self._required_text(fields["team"]) if "team" in fields else "",
         )
 
     def _patterns(self, item: _Field) -> tuple[str, ...]:
@@ -267,12 +278,15 @@ class _GuideParser:
         except UnsafePattern as exc:
             raise self.fail(_line_of(item, source), str(exc)) from None
 
-    def _diagnosis(self, item: _Field) -> Diagnosis:
+    def _diagnosis(self, item: _Field) -> tuple[Diagnosis, bool]:
+        """(code, key problem): `not_a_key_problem` reads as the classifier's `unknown`, not a key problem."""
         code = item.text().strip("`").strip()
+        if code == NOT_A_KEY_PROBLEM:
+            return Diagnosis.UNKNOWN, False
         try:
-            return Diagnosis(code)
+            return Diagnosis(code), True
         except ValueError:
-            known = ", ".join(d.value for d in Diagnosis)
+            known = ", ".join([*(d.value for d in Diagnosis), NOT_A_KEY_PROBLEM])
             raise self.fail(item.line, f"unknown diagnosis code {code!r} (known: {known})") from None
 
     def _severity(self, item: _Field) -> Severity:
@@ -337,13 +351,14 @@ class _GuideParser:
 def _resolve_primaries(path: Path, rows: Iterable[FixRow]) -> list[FixRow]:
     """A code with one entry: that entry is primary. Several: exactly one says `Primary: yes`."""
     rows = list(rows)
-    by_code: dict[Diagnosis, list[FixRow]] = {}
+    by_code: dict[str, list[FixRow]] = {}
     for row in rows:
-        by_code.setdefault(row.diagnosis, []).append(row)
+        by_code.setdefault(row.cause_code, []).append(row)
     resolved: dict[str, bool] = {}
     for code, group in by_code.items():
         if len(group) == 1:
-            resolved[group[0].fix_id] = True
+            # `fix_for` answers diagnosis codes; an answer that is not about the key is never one.
+            resolved[group[0].fix_id] = group[0].key_problem
             continue
         marked = [row for row in group if row.primary]
         if len(marked) != 1:
@@ -352,7 +367,7 @@ def _resolve_primaries(path: Path, rows: Iterable[FixRow]) -> list[FixRow]:
             raise GuideError(
                 path,
                 where.source_line,
-                f"{len(group)} entries for {code.value!r} ({ids}); mark exactly one '- **Primary:** yes'",
+                f"{len(group)} entries for {code!r} ({ids}); mark exactly one '- **Primary:** yes'",
             )
     return [_with_primary(row, resolved.get(row.fix_id, row.primary)) for row in rows]
 
