@@ -1,6 +1,7 @@
 """Error guide: paste an error, get the fix; browse the whole fix table; deep link with `?fix=<fix-id>`.
 
-Thin page: inputs -> `nbsupport.guide` -> `nbsupport.ui.fix_card`. Every signed-in role may open it.
+Thin page: inputs -> `nbsupport.guide` -> `nbsupport.ui.guide_view` / `nbsupport.ui.fix_card`. An error
+with several causes shows each, most likely first. Every signed-in role may open it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from nbsupport import guide
 from nbsupport.auth import PageId
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.ui.fix_card import escape_markdown, render_fix_card, venue_label
+from nbsupport.ui.guide_view import render_matches
 from nbsupport.ui.session import require
 
 require(PageId.GUIDE)
@@ -43,17 +45,7 @@ if pasted.strip():
     if not matches:
         st.info("No fix matches this text. Check the full error message, or escalate to engineering.")
     else:
-        best = matches[0]
-        render_fix_card(best.row, match=best, pasted=pasted, link=f"?fix={best.row.fix_id}")
-        if len(matches) > 1:
-            st.caption("Other candidates")
-            st.dataframe(
-                [
-                    {"fix_id": m.row.fix_id, "diagnosis": m.row.diagnosis.value, "score": round(m.score, 1)}
-                    for m in matches[1:]
-                ],
-                hide_index=True,
-            )
+        render_matches(matches, pasted)
 
 st.header("All fixes")
 search_col, venue_col, code_col = st.columns([2, 1, 1])

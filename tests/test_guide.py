@@ -637,3 +637,35 @@ def test_cli_guide_lists_venue_rows_then_generic_rows(
     assert {r["venue"] for r in rows} == {"kraken", GENERIC_VENUE}
     assert cli_main(["guide"]) == 0
     assert f"{len(load_table().rows)} fixes" in capsys.readouterr().out
+
+
+def test_cli_explain_json_lists_every_cause_of_an_ambiguous_error(
+    cli_main: CliMain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = '{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}'
+    code = cli_main(["explain", text, "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    causes = [m for m in payload if m["cause_count"] > 1]
+    diagnoses = [m["diagnosis"] for m in causes]
+    assert diagnoses == ["credentials_rejected", "ip_not_allowed", "missing_permission"]
+    assert [m["cause_rank"] for m in causes] == [1, 2, 3]
+    assert all(m["tell_apart"] and m["key_problem"] for m in causes)
+
+
+def test_cli_explain_text_names_each_cause_and_what_tells_them_apart(
+    cli_main: CliMain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["explain", "EGeneral:Permission denied", "--exchange", "kraken"]) == 0
+    out = capsys.readouterr().out
+    assert "has 2 possible causes, most likely first" in out
+    assert out.index("1. missing_permission") < out.index("2. ip_not_allowed")
+    assert "allowlist decides between IP and permission" in out
+
+
+def test_cli_explain_answers_an_order_error_as_not_a_key_problem(
+    cli_main: CliMain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["explain", "ccxt.base.errors.InvalidOrder: binance {\"code\":-1013}", "--json"]) == 0
+    (best, *_) = json.loads(capsys.readouterr().out)
+    assert best["cause_code"] == "not_a_key_problem" and best["key_problem"] is False and best["team"]

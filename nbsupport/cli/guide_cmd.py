@@ -24,7 +24,10 @@ def register(subparsers: Any) -> None:
     )
     explain.add_argument("text", metavar="TEXT", help="the error text; '-' reads it from stdin")
     explain.add_argument("--exchange", metavar="ID", help="ccxt exchange id the error came from")
-    explain.add_argument("--json", action="store_true", help="print all matches as JSON")
+    explain.add_argument(
+        "--json", action="store_true",
+        help="print all matches as JSON (the causes of an ambiguous error carry cause_rank and tell_apart)",
+    )
     explain.add_argument("--limit", type=int, default=5, metavar="N", help="at most N matches (default 5)")
     explain.set_defaults(handler=run_explain)
 
@@ -92,9 +95,18 @@ def _print_match_text(matches: list[guide.Match]) -> None:
     best = matches[0]
     row = best.row
     print(f"{row.fix_id}: {row.title}")
-    print(f"  venue: {row.venue}   diagnosis: {row.diagnosis.value}   severity: {row.severity.value}")
+    print(f"  venue: {row.venue}   diagnosis: {row.cause_code}   severity: {row.severity.value}")
     print(f"  matched: {best.matched_text!r} (pattern {best.pattern!r}, score {best.score:.1f})")
     print(f"  guide: {row.anchor}")
+    if not row.key_problem:
+        print(f"\nNot a key problem: the key works. Hand this to {row.team}.")
+    causes = [m for m in matches if m.cause_count > 1 and m.matched_text == best.matched_text]
+    if len(causes) > 1:
+        print(f"\n{best.matched_text!r} has {len(causes)} possible causes, most likely first:")
+        for cause in causes:
+            print(f"  {cause.cause_rank}. {cause.row.cause_code} ({cause.row.fix_id}): {cause.row.title}")
+            if cause.row.tell_apart:
+                print(f"     tells apart: {cause.row.tell_apart}")
     print("\nCause:")
     print(f"  {row.cause}")
     print("\nFix:")
@@ -103,7 +115,8 @@ def _print_match_text(matches: list[guide.Match]) -> None:
     print("\nCustomer reply:")
     for line in row.customer_reply.splitlines():
         print(f"  {line}" if line else "")
-    if len(matches) > 1:
+    others = [m for m in matches[1:] if m not in causes]
+    if others:
         print("\nOther candidates:")
-        for other in matches[1:]:
-            print(f"  {other.row.fix_id} ({other.row.diagnosis.value}, score {other.score:.1f})")
+        for other in others:
+            print(f"  {other.row.fix_id} ({other.row.cause_code}, score {other.score:.1f})")

@@ -126,7 +126,7 @@ def records(rows: Sequence[FixRow]) -> list[dict[str, object]]:
         {
             "fix_id": row.fix_id,
             "venue": row.venue,
-            "diagnosis": row.diagnosis.value,
+            "diagnosis": row.cause_code,
             "severity": row.severity.value,
             "primary": row.primary,
             "title": row.title,

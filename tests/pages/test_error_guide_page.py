@@ -139,3 +139,27 @@ def test_highlight_puts_only_the_match_in_a_code_span() -> None:
     assert out.endswith("` EAPI:Invalid key ` after")
     assert "\\<i\\>" in out
     assert code_span("a`b") == "`` a`b ``"
+
+
+def test_pasting_permission_denied_shows_every_cause_ranked_with_what_tells_them_apart() -> None:
+    at = _paste(_page(), 'kraken {"error":["EGeneral:Permission denied"]}')
+    assert not at.exception
+    table = load_table()
+    missing, ip = table.by_id("kraken-missing-permission"), table.by_id("kraken-ip-not-allowed")
+    assert missing is not None and ip is not None
+    assert [s.value for s in at.subheader][:2] == [missing.title, ip.title]
+    assert "has 2 possible causes" in at.warning[0].value
+    texts = [m.value for m in at.markdown]
+    assert any(t.startswith("**Cause 1 of 2:** `missing_permission`") for t in texts)
+    assert any(t.startswith("**Cause 2 of 2:** `ip_not_allowed`") for t in texts)
+    assert any("allowlist decides between IP and permission" in t for t in texts)
+    replies = [c.value for c in at.code]
+    assert missing.customer_reply in replies and ip.customer_reply in replies
+
+
+def test_pasting_an_order_error_says_it_is_not_a_key_problem() -> None:
+    at = _paste(_page(), 'kraken {"error":["EOrder:Insufficient funds"]}')
+    assert not at.exception
+    assert "Not a key problem" in at.success[0].value and "trading desk" in at.success[0].value
+    assert at.subheader[0].value == load_table().by_id("kraken-not-a-key-problem").title  # type: ignore[union-attr]
+    assert not at.warning
