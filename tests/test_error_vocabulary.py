@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND
 from nbsupport.diagnosis import Diagnosis
-from nbsupport.guide import GENERIC_VENUE, Match, load_table, match_error
+from nbsupport.guide import GENERIC_VENUE, Match, causes_of_best, load_table, match_error
 from nbsupport.guide.normalize import normalize, source_span
 from nbsupport.guide.patterns import is_regex_form
 from nbsupport.venues import binance, bybit, coinbase, krakenfutures, okx
@@ -76,6 +78,11 @@ VARIANTS: list[tuple[str, str | None, str]] = [
         None,
         "krakenfutures-wrong-product",
     ),
+    (
+        'ccxt.base.errors.PermissionDenied: kraken {"error":["EGeneral:Permission denied"]}',
+        None,
+        "kraken-missing-permission",
+    ),
     ("This key does not allow access from this IP.", None, "generic-ip-not-allowed"),
     ("Your API key: withdrawal permission is enabled, please disable it", None, "generic-withdraw-enabled"),
     ("The exchange environment is incorrect", None, "generic-wrong-product"),
@@ -111,6 +118,22 @@ def test_html_page_is_reduced_to_its_title_and_headline() -> None:
     assert "503 Service Temporarily Unavailable" in text
     ids = [m.row.fix_id for m in match_error(page)]
     assert ids == ["generic-exchange-unavailable"]
+
+
+PASTE_PIECES = st.sampled_from(
+    ["<html>", "</html>", "<title>", "</title>", "<h1>", "https://", "api.kraken.com/0/x?y=1", "\\\"",
+     "\\n", "General:", "API:", "EOrder: ", "Invalid key", " ", "\n", "é", "<!doctype html>", "E"]
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(pieces=st.lists(st.one_of(PASTE_PIECES, st.text(max_size=5)), max_size=40))
+def test_normalised_text_always_maps_back_inside_the_paste(pieces: list[str]) -> None:
+    pasted = "".join(pieces)
+    text, index = normalize(pasted)
+    assert len(index) == len(text)
+    assert all(0 <= i < max(len(pasted), 1) for i in index)
+    assert index == sorted(index)
 
 
 def test_urls_keep_their_host_and_lose_path_and_query() -> None:
@@ -266,7 +289,7 @@ def test_an_error_with_several_causes_lists_each_ranked_with_what_tells_them_apa
     text: str, exchange: str, causes: list[Diagnosis]
 ) -> None:
     matches = match_error(text, exchange, limit=10)
-    candidates = [m for m in matches if m.cause_count > 1 and m.matched_text == matches[0].matched_text]
+    candidates = causes_of_best(matches)
     assert [m.row.diagnosis for m in candidates] == causes
     assert [m.cause_rank for m in candidates] == list(range(1, len(causes) + 1))
     assert all(m.cause_count == len(causes) and m.row.tell_apart for m in candidates)

@@ -100,7 +100,7 @@ def _print_match_text(matches: list[guide.Match]) -> None:
     print(f"  guide: {row.anchor}")
     if not row.key_problem:
         print(f"\nNot a key problem: the key works. Hand this to {row.team}.")
-    causes = [m for m in matches if m.cause_count > 1 and m.matched_text == best.matched_text]
+    causes = guide.causes_of_best(matches)
     if len(causes) > 1:
         print(f"\n{best.matched_text!r} has {len(causes)} possible causes, most likely first:")
         for cause in causes:

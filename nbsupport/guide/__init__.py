@@ -19,10 +19,12 @@ Entries: every `### ` heading under `## Troubleshooting` is one fix::
 
     - **Errors:** `EAPI:Invalid key`, `EAPI:Invalid signature`, `/-20(15|14)/`
     - **ccxt classes:** `AuthenticationError`
+    - **Hints:** `testnet.binance.vision`
     - **Diagnosis:** `credentials_rejected`
     - **Severity:** high
     - **Primary:** yes
     - **Cause:** Prose, may wrap onto indented lines.
+    - **Tell apart:** Prose: what tells this cause from the other causes of the same error.
     - **Fix:**
       1. First step.
       2. Second step.
@@ -39,6 +41,13 @@ Entries: every `### ` heading under `## Troubleshooting` is one fix::
   is reached only through its diagnosis code (e.g. `ok`, `withdraw_enabled`).
 * ccxt classes (optional): ccxt exception class names; matched case-sensitively and ranked below any
   real error string, since a class names a family of problems, not a cause.
+* One error listed by several entries of a guide has several causes: `match_error` returns each, ranked
+  by `nbsupport.vocabulary.CAUSES_BY_KIND` for the connection test's reading of that error; `Tell apart`
+  (optional) says what decides between them.
+* Hints (optional): patterns that are no error (testnet hosts, `x-simulated-trading`); they put the
+  entry first when the paste's best match is a rejected key, and last otherwise.
+* Diagnosis `not_a_key_problem`: an order, balance or market error; the entry needs `- **Team:**` (who
+  to hand it to), is never a `fix_for` answer, and when it matches best no key diagnosis is returned.
 * Diagnosis (required): a code of `nbsupport.diagnosis.Diagnosis`. Severity (required): info, low,
   medium, high or critical. Cause, Fix (numbered steps 1..n), Reply (quote lines): required.
 * Primary: when a guide has a single entry for a diagnosis code, that entry is primary. When it has
@@ -52,7 +61,7 @@ Any other text - intro prose, the `## Common pitfalls` list - is for humans, exc
 
 from __future__ import annotations
 
-from nbsupport.guide.matcher import MAX_SCAN_CHARS, detect_venue, match_error
+from nbsupport.guide.matcher import MAX_SCAN_CHARS, causes_of_best, detect_venue, match_error
 from nbsupport.guide.model import GENERIC_VENUE, FixRow, FixTable, GuideError, Match, Severity, VenueGuide
 from nbsupport.guide.table import (
     GUIDE_DIR,
@@ -78,6 +87,7 @@ __all__ = [
     "Match",
     "Severity",
     "VenueGuide",
+    "causes_of_best",
     "default_guide_paths",
     "detect_venue",
     "fix_for",

@@ -100,6 +100,16 @@ def match_error(
     return [f.match for f in ranked[:limit]]
 
 
+def causes_of_best(matches: list[Match]) -> list[Match]:
+    """The best match and the other causes of the same error, ranked; just the best when it has one."""
+    if not matches:
+        return []
+    best = matches[0]
+    if best.cause_count < 2:
+        return [best]
+    return [m for m in matches if m.cause_count > 1 and m.matched_text == best.matched_text]
+
+
 def detect_venue(text: str, table: FixTable | None = None) -> str | None:
     """The venue a paste is about, from a venue id or alias in it (`kraken {...}`, `futures.kraken.com`).
 

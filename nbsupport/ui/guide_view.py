@@ -9,16 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from nbsupport.guide import Match
+from nbsupport.guide import Match, causes_of_best
 from nbsupport.ui.fix_card import escape_markdown, render_fix_card
-
-
-def causes_of_best(matches: list[Match]) -> list[Match]:
-    """The best match and the other causes of the same error (same matched text, ranked)."""
-    best = matches[0]
-    if best.cause_count < 2:
-        return [best]
-    return [m for m in matches if m.cause_count > 1 and m.matched_text == best.matched_text]
 
 
 def render_matches(matches: list[Match], pasted: str) -> None:
