@@ -80,8 +80,7 @@ _ERROR_ID = re.compile(r"[A-Za-z_]{3,60}")
 # a code to the venue's own `read_error`. None: this venue never sends a code of that form.
 _ERROR_BODIES: dict[str, Callable[[str], dict[str, Any] | None]] = {
     "kraken": lambda code: {"error": [code]} if _KRAKEN_CODE.match(code) else None,
-    "krakenfutures": lambda code: {"result": "error", "error": code} if " " not in code.strip() or
-    code in ("Server Error",) else None,
+    "krakenfutures": lambda code: {"result": "error", "error": code},
     "binance": lambda code: {"code": int(code), "msg": ""} if _INTEGER.fullmatch(code) else None,
     "bybit": lambda code: {"retCode": int(code), "retMsg": ""} if _INTEGER.fullmatch(code) else None,
     "okx": lambda code: {"code": code, "msg": ""} if code.isdigit() else None,

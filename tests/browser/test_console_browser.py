@@ -143,6 +143,19 @@ def test_pasting_a_kraken_error_into_the_guide_shows_its_fix(page: Any, console_
     assert page.get_by_text("Reply to the customer").first.is_visible()
 
 
+def test_pasting_an_ambiguous_error_shows_every_cause_ranked(page: Any, console_server: Console) -> None:
+    page.goto(f"{console_server.url}/error_guide")
+    heading(page, "Error guide")
+    box = page.get_by_role("textbox", name=re.compile("Paste the error"))
+    box.fill('kraken {"error":["EGeneral:Permission denied"]}')
+    box.press("Control+Enter")
+    page.get_by_role("heading", name="Key is missing a permission").first.wait_for(timeout=30_000)
+    page.get_by_role("heading", name="IP whitelist blocks our address").first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile("has 2 possible causes")).wait_for()
+    assert page.get_by_text(re.compile("Cause 2 of 2")).first.is_visible()
+    check(page, "13-guide-ambiguous")
+
+
 def test_fleet_views_work_on_the_demo_data(page: Any, console_server: Console) -> None:
     page.goto(f"{console_server.url}/backfill")
     heading(page, "Backfill health")
