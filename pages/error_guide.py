@@ -10,7 +10,6 @@ import streamlit as st
 
 from nbsupport import guide
 from nbsupport.auth import PageId
-from nbsupport.diagnosis import Diagnosis
 from nbsupport.ui.fix_card import escape_markdown, render_fix_card, venue_label
 from nbsupport.ui.guide_view import render_matches
 from nbsupport.ui.session import require
@@ -55,7 +54,7 @@ venue = venue_col.selectbox(
 )
 code = code_col.selectbox(
     "Diagnosis",
-    options=[None, *(d.value for d in Diagnosis)],
+    options=[None, *guide.cause_codes()],
     format_func=lambda c: "All" if c is None else c,
 )
 rows = guide.search_rows(query, venue=venue, diagnosis=code, table=table)

@@ -669,3 +669,12 @@ def test_cli_explain_answers_an_order_error_as_not_a_key_problem(
     assert cli_main(["explain", "ccxt.base.errors.InvalidOrder: binance {\"code\":-1013}", "--json"]) == 0
     (best, *_) = json.loads(capsys.readouterr().out)
     assert best["cause_code"] == "not_a_key_problem" and best["key_problem"] is False and best["team"]
+
+
+def test_cli_guide_lists_the_not_a_key_problem_answers(
+    cli_main: CliMain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["guide", "--diagnosis", "not_a_key_problem", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["fix_id"] for r in rows} == {"kraken-not-a-key-problem", "generic-not-a-key-problem"}
+    assert all(r["cause_code"] == "not_a_key_problem" and r["team"] for r in rows)

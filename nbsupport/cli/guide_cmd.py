@@ -8,7 +8,6 @@ from typing import Any
 
 from nbsupport import guide
 from nbsupport.cli.common import CliError, print_json
-from nbsupport.diagnosis import Diagnosis
 
 NO_MATCH_MESSAGE = (
     "no fix matches this text; paste the exchange's exact error message, or list the table with "
@@ -37,7 +36,9 @@ def register(subparsers: Any) -> None:
         description="List the fixes of the help guides; a venue's listing includes the generic rows.",
     )
     listing.add_argument("--exchange", metavar="ID", help="only fixes that apply to this ccxt exchange")
-    listing.add_argument("--diagnosis", metavar="CODE", help="only fixes for this diagnosis code")
+    listing.add_argument(
+        "--diagnosis", metavar="CODE", help="only fixes for this diagnosis code (or not_a_key_problem)"
+    )
     listing.add_argument("--json", action="store_true", help="print the rows as JSON")
     listing.set_defaults(handler=run_guide)
 
@@ -62,8 +63,8 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_guide(args: argparse.Namespace) -> int:
     diagnosis = args.diagnosis.strip().lower() if args.diagnosis else None
-    if diagnosis is not None and diagnosis not in {d.value for d in Diagnosis}:
-        known = ", ".join(d.value for d in Diagnosis)
+    if diagnosis is not None and diagnosis not in guide.cause_codes():
+        known = ", ".join(guide.cause_codes())
         raise CliError(f"unknown diagnosis code {args.diagnosis!r} (known: {known})")
     table = _load()
     rows = guide.search_rows(venue=args.exchange, diagnosis=diagnosis, include_generic=True, table=table)

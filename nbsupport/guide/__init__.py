@@ -65,6 +65,7 @@ from nbsupport.guide.matcher import MAX_SCAN_CHARS, causes_of_best, detect_venue
 from nbsupport.guide.model import GENERIC_VENUE, FixRow, FixTable, GuideError, Match, Severity, VenueGuide
 from nbsupport.guide.table import (
     GUIDE_DIR,
+    cause_codes,
     default_guide_paths,
     fix_for,
     get_fix,
@@ -87,6 +88,7 @@ __all__ = [
     "Match",
     "Severity",
     "VenueGuide",
+    "cause_codes",
     "causes_of_best",
     "default_guide_paths",
     "detect_venue",

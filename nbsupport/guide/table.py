@@ -9,6 +9,7 @@ from pathlib import Path
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.guide.model import GENERIC_VENUE, FixRow, FixTable, GuideError
 from nbsupport.guide.parser import build_table, parse_guide
+from nbsupport.vocabulary import NOT_A_KEY_PROBLEM
 
 GUIDE_DIR = Path(__file__).resolve().parent / "guides"
 
@@ -86,13 +87,14 @@ def search_rows(
     include_generic: bool = False,
     table: FixTable | None = None,
 ) -> list[FixRow]:
-    """Rows whose text contains every word of `query`, optionally for one venue and one code.
+    """Rows whose text contains every word of `query`, optionally for one venue and one cause code (a
+    diagnosis code or `not_a_key_problem`).
 
     With `include_generic`, a venue's listing also holds the generic rows, because those apply to
     every venue; a venue without a guide then lists just the generic rows.
     """
     table = table or load_table()
-    code = Diagnosis(diagnosis) if diagnosis else None
+    code = _cause_code(diagnosis) if diagnosis else None
     wanted = normalize_venue(venue)
     venues: set[str] | None = None
     if wanted is not None:
@@ -104,12 +106,23 @@ def search_rows(
         row
         for row in table.rows
         if (venues is None or row.venue in venues)
-        and (code is None or row.diagnosis == code)
+        and (code is None or row.cause_code == code)
         and all(word in _haystack(row) for word in words)
     ]
     if include_generic:
         found.sort(key=lambda row: row.venue == GENERIC_VENUE)  # the venue's own rows first; stable
     return found
+
+
+def cause_codes() -> list[str]:
+    """Every answer the guide gives: the diagnosis codes, then `not_a_key_problem`."""
+    return [*(d.value for d in Diagnosis), NOT_A_KEY_PROBLEM]
+
+
+def _cause_code(value: str) -> str:
+    if value not in cause_codes():
+        raise ValueError(f"unknown diagnosis code {value!r}")
+    return value
 
 
 def venue_choices(table: FixTable | None = None) -> list[str]:
