@@ -160,6 +160,16 @@ def key_settings_findings(evidence: Evidence, info: KeyInfo) -> None:
             evidence.fail(Diagnosis.KEY_EXPIRED)
         elif info.expires_at - evidence.now < timedelta(days=EXPIRY_WARNING_DAYS):
             evidence.warnings.append(f"the key expires on {info.expires_at:%Y-%m-%d} (venue setting)")
+    if info.trading_expires_at is not None:
+        if info.trading_expires_at <= evidence.now:
+            # The venue lifts the permission itself at that moment, whatever the flag still says.
+            evidence.scopes[Scope.CREATE_ORDERS] = evidence.scopes[Scope.CANCEL_ORDERS] = ScopeState.MISSING
+            evidence.warnings.append(
+                f"the key's trading permission lapsed on {info.trading_expires_at:%Y-%m-%d}")
+        elif info.trading_expires_at - evidence.now < timedelta(days=EXPIRY_WARNING_DAYS):
+            evidence.warnings.append(
+                f"the key's trading permission lapses on {info.trading_expires_at:%Y-%m-%d} (venue setting)")
+    evidence.warnings.extend(info.notes)
 
 
 def verdict(evidence: Evidence) -> Verdict:
