@@ -108,6 +108,7 @@ def test_healthy_binance_key_with_withdrawals_is_a_warning(binance: CannedVenue)
 
 def test_binance_key_without_trading_is_missing_create_and_cancel(binance: CannedVenue) -> None:
     result = run(binance, ACCOUNT_OK, restrictions(enableSpotAndMarginTrading=False))
+    assert (result.diagnosis, result.requests) == ("missing_permission", 2)
     assert result.missing_permissions == ["create_orders", "cancel_orders"]
 
 

@@ -105,7 +105,7 @@ def test_healthy_bybit_key_is_ok_from_two_signed_requests(bybit: CannedVenue) ->
 def test_bybit_key_with_withdraw_is_flagged_withdraw_enabled(bybit: CannedVenue) -> None:
     permissions = {"Spot": ["SpotTrade"], "Wallet": ["AccountTransfer", "Withdraw"]}
     result = run(bybit, BALANCE_OK, key_settings(permissions=permissions))
-    assert (result.diagnosis, result.outcome) == ("withdraw_enabled", "warning")
+    assert (result.diagnosis, result.outcome, result.requests) == ("withdraw_enabled", "warning", 2)
     assert result.permissions["withdraw"] == "granted"
 
 
@@ -118,14 +118,14 @@ def test_bybit_key_that_cannot_trade_spot_is_missing_create_and_cancel(
     bybit: CannedVenue, fields: dict[str, Any], trade_products: list[str]
 ) -> None:
     result = run(bybit, BALANCE_OK, key_settings(**fields))
-    assert result.diagnosis == "missing_permission"
+    assert (result.diagnosis, result.requests) == ("missing_permission", 2)
     assert result.missing_permissions == ["create_orders", "cancel_orders"]
     assert result.detail["key_settings"]["trade_products"] == trade_products
 
 
 def test_bybit_key_bound_to_another_address_is_ip_not_allowed(bybit: CannedVenue) -> None:
     result = run(bybit, BALANCE_OK, key_settings(ips=["203.0.113.7"], **NO_EXPIRY))
-    assert result.diagnosis == "ip_not_allowed"
+    assert (result.diagnosis, result.requests) == ("ip_not_allowed", 2)
     assert result.detail["allowlist_excludes_egress"] is True
     assert result.detail["key_settings"]["ip_allowlist"] == ["203.0.113.7"]
 
@@ -227,7 +227,7 @@ def test_bybit_eu_key_is_tested_on_and_told_its_own_host(bybit: CannedVenue) -> 
 def test_bybit_key_expiring_within_two_weeks_is_a_warning(bybit: CannedVenue) -> None:
     soon = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = run(bybit, BALANCE_OK, key_settings(expiredAt=soon, deadlineDay=3))
-    assert (result.diagnosis, result.outcome) == ("ok", "warning")
+    assert (result.diagnosis, result.outcome, result.requests) == ("ok", "warning", 2)
     assert any("expires on" in w for w in result.warnings)
 
 

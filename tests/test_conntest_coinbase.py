@@ -126,13 +126,13 @@ def test_healthy_coinbase_key_is_ok_from_two_signed_requests(coinbase: CannedVen
 
 def test_coinbase_key_with_transfer_is_flagged_withdraw_enabled(coinbase: CannedVenue) -> None:
     result = run(coinbase, ACCOUNTS_OK, permissions(can_transfer=True))
-    assert (result.diagnosis, result.outcome) == ("withdraw_enabled", "warning")
+    assert (result.diagnosis, result.outcome, result.requests) == ("withdraw_enabled", "warning", 2)
     assert result.permissions["withdraw"] == "granted"
 
 
 def test_coinbase_view_only_key_is_missing_create_and_cancel(coinbase: CannedVenue) -> None:
     result = run(coinbase, ACCOUNTS_OK, permissions(can_trade=False))
-    assert result.diagnosis == "missing_permission"
+    assert (result.diagnosis, result.requests) == ("missing_permission", 2)
     assert result.missing_permissions == ["create_orders", "cancel_orders"]
 
 

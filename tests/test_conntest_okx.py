@@ -102,20 +102,20 @@ def test_okx_key_with_withdraw_is_flagged_withdraw_enabled(okx: CannedVenue) -> 
 
 def test_read_only_okx_key_is_missing_create_and_cancel(okx: CannedVenue) -> None:
     result = run(okx, BALANCE_OK, account_config(perm="read_only"))
-    assert result.diagnosis == "missing_permission"
+    assert (result.diagnosis, result.requests) == ("missing_permission", 2)
     assert result.missing_permissions == ["create_orders", "cancel_orders"]
 
 
 def test_okx_key_bound_to_other_addresses_is_ip_not_allowed(okx: CannedVenue) -> None:
     result = run(okx, BALANCE_OK, account_config(ip="203.0.113.7,198.51.100.0/24"))
-    assert result.diagnosis == "ip_not_allowed"
+    assert (result.diagnosis, result.requests) == ("ip_not_allowed", 2)
     assert result.detail["key_settings"]["ip_allowlist"] == ["203.0.113.7", "198.51.100.0/24"]
     assert result.detail["allowlist_excludes_egress"] is True
 
 
 def test_okx_key_bound_to_the_platform_egress_passes_the_allowlist_check(okx: CannedVenue) -> None:
     result = run(okx, BALANCE_OK, account_config(ip="203.0.113.7,51.38.112.198"))
-    assert result.diagnosis == "ok"
+    assert (result.diagnosis, result.requests) == ("ok", 2)
     assert result.detail["key_settings"]["ip_restricted"] is True
 
 
