@@ -224,6 +224,12 @@ def test_bybit_eu_key_is_tested_on_and_told_its_own_host(bybit: CannedVenue) -> 
     assert any("API-broker" in w for w in result.warnings)
 
 
+def test_bybit_indonesia_key_is_tested_on_its_own_host(bybit: CannedVenue) -> None:
+    result = run(bybit, BALANCE_OK, key_settings(), exchange="bybitid")
+    assert (result.diagnosis, result.requests) == ("ok", 2)
+    assert result.detail["key_settings"]["api_host"] == "api.bybit.id"
+
+
 def test_bybit_key_expiring_within_two_weeks_is_a_warning(bybit: CannedVenue) -> None:
     soon = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = run(bybit, BALANCE_OK, key_settings(expiredAt=soon, deadlineDay=3))

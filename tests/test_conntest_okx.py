@@ -146,11 +146,13 @@ def test_okx_key_unknown_on_www_is_pointed_at_the_eea_and_us_sites(okx: CannedVe
     assert "tested on www.okx.com" in hint and "myokx" in hint and "okxus" in hint
 
 
-def test_eea_okx_key_is_tested_on_and_told_its_own_site(okx: CannedVenue) -> None:
-    result = run(okx, BALANCE_OK, account_config(ip=PLATFORM_EGRESS_IP), exchange="myokx")
+@pytest.mark.parametrize(("exchange", "site"), [("myokx", "my.okx.com (EEA)"), ("okxus", "app.okx.com (US)")])
+def test_regional_okx_key_is_tested_on_and_told_its_own_site(okx: CannedVenue, exchange: str,
+                                                             site: str) -> None:
+    result = run(okx, BALANCE_OK, account_config(ip=PLATFORM_EGRESS_IP), exchange=exchange)
     assert (result.diagnosis, result.requests) == ("ok", 2)
     assert okx.auth_problems == []
-    assert result.detail["key_settings"]["site"] == "my.okx.com (EEA)"
+    assert result.detail["key_settings"]["site"] == site
 
 
 @pytest.mark.parametrize(("code", "message"), [
