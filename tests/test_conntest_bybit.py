@@ -17,6 +17,7 @@ import pytest
 from nbsupport.config import Settings
 from nbsupport.conntest import KeyMeta, TestResult, test_credentials
 from nbsupport.credentials import Credentials
+from nbsupport.diagnosis import PLATFORM_EGRESS_IP
 from tests.venue_stub import Answer, CannedVenue, Request, canned_venue, leaked
 
 API_KEY = "bK7q2XLp9Vt4mRw1Zc"
@@ -29,6 +30,14 @@ BALANCE_OK: Answer = (200, {"retCode": 0, "retMsg": "OK", "result": {"list": [
     "retExtInfo": {}, "time": 1700000000000})
 SIGN_ERROR: Answer = (200, {"retCode": 10004, "retMsg": "error sign! origin_string[...]", "result": {},
                             "retExtInfo": {}, "time": 1700000000000})
+
+
+# What an IP-bound key answers for its (absent) expiry: the official query-api example.
+NO_EXPIRY: dict[str, Any] = {"deadlineDay": -2, "expiredAt": "1970-01-01T00:00:00Z"}
+REGION_MESSAGE = ("Service Restricted: Access is currently unavailable for your region. Please contact our "
+                  "support team for further assistance")
+INVALID_KEY_MESSAGE = ("API key is invalid. Check whether the key and domain are matched, there are 4 env: "
+                       "mainnet, testnet, mainnet-demo, testnet-demo")
 
 
 def failure(code: int, message: str) -> Answer:
@@ -70,10 +79,10 @@ def bybit() -> Iterator[CannedVenue]:
 
 
 def run(stub: CannedVenue, balance: Answer, settings: Answer, *, secret: str = SECRET,
-        meta: KeyMeta | None = None) -> TestResult:
+        meta: KeyMeta | None = None, exchange: str = "bybit") -> TestResult:
     stub.serve({BALANCE_PATH: balance, KEY_PATH: settings})
-    result = test_credentials("bybit", Credentials(API_KEY, secret), meta or KeyMeta(exchange="bybit"),
-                              Settings(exchange_urls={"bybit": stub.origin}, request_timeout_ms=2000))
+    result = test_credentials(exchange, Credentials(API_KEY, secret), meta or KeyMeta(exchange=exchange),
+                              Settings(exchange_urls={exchange: stub.origin}, request_timeout_ms=2000))
     assert leaked(result, API_KEY, SECRET, secret) == []
     return result
 
@@ -96,7 +105,7 @@ def test_healthy_bybit_key_is_ok_from_two_signed_requests(bybit: CannedVenue) ->
 def test_bybit_key_with_withdraw_is_flagged_withdraw_enabled(bybit: CannedVenue) -> None:
     permissions = {"Spot": ["SpotTrade"], "Wallet": ["AccountTransfer", "Withdraw"]}
     result = run(bybit, BALANCE_OK, key_settings(permissions=permissions))
-    assert (result.diagnosis, result.outcome) == ("withdraw_enabled", "warning")
+    assert (result.diagnosis, result.outcome, result.requests) == ("withdraw_enabled", "warning", 2)
     assert result.permissions["withdraw"] == "granted"
 
 
@@ -109,14 +118,14 @@ def test_bybit_key_that_cannot_trade_spot_is_missing_create_and_cancel(
     bybit: CannedVenue, fields: dict[str, Any], trade_products: list[str]
 ) -> None:
     result = run(bybit, BALANCE_OK, key_settings(**fields))
-    assert result.diagnosis == "missing_permission"
+    assert (result.diagnosis, result.requests) == ("missing_permission", 2)
     assert result.missing_permissions == ["create_orders", "cancel_orders"]
     assert result.detail["key_settings"]["trade_products"] == trade_products
 
 
 def test_bybit_key_bound_to_another_address_is_ip_not_allowed(bybit: CannedVenue) -> None:
-    result = run(bybit, BALANCE_OK, key_settings(ips=["203.0.113.7"], expiredAt="", deadlineDay=0))
-    assert result.diagnosis == "ip_not_allowed"
+    result = run(bybit, BALANCE_OK, key_settings(ips=["203.0.113.7"], **NO_EXPIRY))
+    assert (result.diagnosis, result.requests) == ("ip_not_allowed", 2)
     assert result.detail["allowlist_excludes_egress"] is True
     assert result.detail["key_settings"]["ip_allowlist"] == ["203.0.113.7"]
 
@@ -135,15 +144,96 @@ def test_bybit_key_signed_with_the_wrong_secret_is_credentials_rejected(bybit: C
     assert bybit.auth_problems == [f"{BALANCE_PATH}: signature does not verify"]
 
 
-def test_expired_bybit_key_is_key_expired(bybit: CannedVenue) -> None:
-    result = run(bybit, failure(33004, "Your api key has expired."), key_settings())
+@pytest.mark.parametrize(("code", "message"), [
+    (33004, "(Derivatives) Your api key has expired"),
+    (-2015, "(Spot) Your api key has expired"),
+])
+def test_expired_bybit_key_is_key_expired(bybit: CannedVenue, code: int, message: str) -> None:
+    result = run(bybit, failure(code, message), key_settings())
     assert (result.diagnosis, result.requests) == ("key_expired", 1)
+    assert result.exchange_error == f"{code} {message}"
+
+
+def test_bybit_key_past_its_expiry_date_is_key_expired(bybit: CannedVenue) -> None:
+    # A key with no IP bound expires (docs: deadlineDay/expiredAt "Only for those api key with no IP bound").
+    result = run(bybit, BALANCE_OK, key_settings(expiredAt="2026-01-02T00:00:00Z", deadlineDay=0))
+    assert (result.diagnosis, result.requests) == ("key_expired", 2)
+
+
+def test_ip_bound_bybit_key_answering_the_epoch_expiry_is_ok(bybit: CannedVenue) -> None:
+    # The official query-api example of an IP-bound key: deadlineDay -2, expiredAt 1970-01-01T00:00:00Z.
+    result = run(bybit, BALANCE_OK, key_settings(ips=[PLATFORM_EGRESS_IP], **NO_EXPIRY))
+    assert (result.diagnosis, result.outcome, result.requests) == ("ok", "ok", 2)
+    settings = result.detail["key_settings"]
+    assert (settings["expires_at"], settings["ip_allowlist"]) == (None, [PLATFORM_EGRESS_IP])
+    assert "days_left" not in settings
+
+
+@pytest.mark.parametrize("status", [200, 403])
+def test_bybit_service_restricted_for_the_region_is_region_blocked(bybit: CannedVenue, status: int) -> None:
+    restricted = (status, failure(10009, REGION_MESSAGE)[1])
+    result = run(bybit, restricted, key_settings())
+    assert (result.diagnosis, result.requests) == ("region_blocked", 1)
+    assert result.exchange_error.startswith("10009 Service Restricted")
+
+
+def test_bybit_403_without_its_envelope_is_the_documented_country_block(bybit: CannedVenue) -> None:
+    page = (403, "<html><head><title>403 Forbidden</title></head><body>Forbidden</body></html>")
+    result = run(bybit, page, key_settings())
+    assert (result.diagnosis, result.requests) == ("region_blocked", 1)
+    assert result.exchange_error == "HTTP 403 Forbidden (HTML page)"
+
+
+def test_bybit_403_access_too_frequent_is_a_rate_limit_ban(bybit: CannedVenue) -> None:
+    result = run(bybit, (403, "access too frequent"), key_settings())
+    assert (result.diagnosis, result.requests) == ("rate_limited", 1)
+
+
+def test_bybit_401_without_its_envelope_is_credentials_rejected(bybit: CannedVenue) -> None:
+    result = run(bybit, (401, "Unauthorized"), key_settings())
+    assert (result.diagnosis, result.requests) == ("credentials_rejected", 1)
+    assert result.exchange_error == "HTTP 401"
+
+
+@pytest.mark.parametrize(("code", "message"), [
+    (10008, "Common banned, please check your account mode"),
+    (10024, "Compliance rules triggered"),
+])
+def test_bybit_refusal_whose_cause_the_docs_do_not_give_is_unknown_with_bybits_words(
+    bybit: CannedVenue, code: int, message: str
+) -> None:
+    result = run(bybit, failure(code, message), key_settings())
+    assert (result.diagnosis, result.outcome, result.requests) == ("unknown", "failed", 1)
+    assert result.exchange_error == f"{code} {message}"
+
+
+def test_unknown_bybit_key_is_not_blamed_on_the_stored_whitelist(bybit: CannedVenue) -> None:
+    # Bybit has its own code for an address outside the binding (10010): 10003 is the key, and the
+    # other Bybit sites and environments are named.
+    meta = KeyMeta(exchange="bybit", ip_whitelist=("203.0.113.7",))
+    result = run(bybit, failure(10003, INVALID_KEY_MESSAGE), key_settings(), meta=meta)
+    assert (result.diagnosis, result.requests) == ("credentials_rejected", 1)
+    assert any("bybit.eu" in w and "api.bybit.com" in w for w in result.warnings)
+
+
+def test_bybit_eu_key_is_tested_on_and_told_its_own_host(bybit: CannedVenue) -> None:
+    result = run(bybit, BALANCE_OK, key_settings(), exchange="bybiteu")
+    assert (result.diagnosis, result.requests) == ("ok", 2)
+    assert bybit.auth_problems == []
+    assert result.detail["key_settings"]["api_host"] == "api.bybit.eu"
+    assert any("API-broker" in w for w in result.warnings)
+
+
+def test_bybit_indonesia_key_is_tested_on_its_own_host(bybit: CannedVenue) -> None:
+    result = run(bybit, BALANCE_OK, key_settings(), exchange="bybitid")
+    assert (result.diagnosis, result.requests) == ("ok", 2)
+    assert result.detail["key_settings"]["api_host"] == "api.bybit.id"
 
 
 def test_bybit_key_expiring_within_two_weeks_is_a_warning(bybit: CannedVenue) -> None:
     soon = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = run(bybit, BALANCE_OK, key_settings(expiredAt=soon, deadlineDay=3))
-    assert (result.diagnosis, result.outcome) == ("ok", "warning")
+    assert (result.diagnosis, result.outcome, result.requests) == ("ok", "warning", 2)
     assert any("expires on" in w for w in result.warnings)
 
 

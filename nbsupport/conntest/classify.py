@@ -8,14 +8,18 @@ How each code is decided (the runner gathers the evidence, `verdict()` concludes
   could not be asked (an outage, a timeout): then a warning says a wrong product is not ruled out.
 * wrong_product: refused as above, accepted by the sibling product.
 * missing_permission: a required scope is `missing`, read from the key's own settings (GetApiKeyInfo,
-  the Futures key check, Binance API restrictions) or from a scope probe refused with a permission error.
-* ip_not_allowed: Kraken spot refuses an address outside the allowlist with the same
-  `EGeneral:Permission denied` as a missing scope; when GetApiKeyInfo (which needs no permission) is
-  refused too, it is the address. Also: the key's reported allowlist does not contain the platform
-  egress; Binance's restrictions say `ipRestrict` after a -2015; a venue says so in words; or every
-  probe is refused and the key's stored whitelist points at the address. Evidence from the venue's own
-  report of the allowlist (it lacks `settings.egress_ip`) blames the customer's list even on a direct
-  test, since it does not depend on where the test left from.
+  the Futures key check, Binance API restrictions, ...) or from a scope probe refused with a permission
+  error; a trading permission past its own expiry (Binance) is missing too.
+* ip_not_allowed: the key's reported allowlist does not contain the platform egress, or a venue says so
+  in words (Bybit 10010, OKX 50110). Inferences from a pattern of refusals apply only to venues whose docs
+  support them (`nbsupport.venues.base.Venue`): `denied_may_be_address` (Kraken spot: the address gets the
+  same `EGeneral:Permission denied` as a missing scope, so GetApiKeyInfo, which needs no permission,
+  refused too, or every probe refused, means the address); a refused key whose stored whitelist points at
+  the address, unless the venue has its own address error (`address_error_is_distinct`). A -2015 after
+  Binance's restrictions answered is never the address: that call is checked like any other, so the key is
+  valid and the address allowed (`unknown` when the restrictions grant everything). Evidence from the
+  venue's own report of the allowlist (it lacks `settings.egress_ip`) blames the customer's list even on
+  a direct test, since it does not depend on where the test left from.
   **Egress mismatch**: when a refused test did not leave from the platform egress (no proxy configured),
   the venue reports an allowlist that contains our egress address and still refused us, or it accepted
   us through the proxy although its allowlist lacks our egress address, the code stays
@@ -144,6 +148,16 @@ def key_settings_findings(evidence: Evidence, info: KeyInfo) -> None:
             evidence.fail(Diagnosis.KEY_EXPIRED)
         elif info.expires_at - evidence.now < timedelta(days=EXPIRY_WARNING_DAYS):
             evidence.warnings.append(f"the key expires on {info.expires_at:%Y-%m-%d} (venue setting)")
+    if info.trading_expires_at is not None:
+        if info.trading_expires_at <= evidence.now:
+            # The venue lifts the permission itself at that moment, whatever the flag still says.
+            evidence.scopes[Scope.CREATE_ORDERS] = evidence.scopes[Scope.CANCEL_ORDERS] = ScopeState.MISSING
+            evidence.warnings.append(
+                f"the key's trading permission lapsed on {info.trading_expires_at:%Y-%m-%d}")
+        elif info.trading_expires_at - evidence.now < timedelta(days=EXPIRY_WARNING_DAYS):
+            evidence.warnings.append(
+                f"the key's trading permission lapses on {info.trading_expires_at:%Y-%m-%d} (venue setting)")
+    evidence.warnings.extend(info.notes)
 
 
 def verdict(evidence: Evidence) -> Verdict:

@@ -146,11 +146,17 @@ class _Run:
         self.emit("key_info", "ok", shown)
         return info, None
 
-    def _apply_key_info(self, info: KeyInfo, *, balance_ok: bool) -> None:
+    def _apply_key_info(self, info: KeyInfo, *, balance_ok: bool | None) -> None:
+        """`balance_ok` None: the balance was refused with an answer that does not say why (Binance -2015)."""
         self.evidence.key_info = info
         scopes = dict(info.scopes)
-        # What the balance call itself showed beats what the settings claim.
-        scopes[Scope.QUERY_FUNDS] = ScopeState.GRANTED if balance_ok else ScopeState.MISSING
+        if balance_ok is None:
+            # Settings that grant reading cannot explain the refusal, nor can it prove reading missing.
+            if scopes.get(Scope.QUERY_FUNDS) is ScopeState.GRANTED:
+                scopes[Scope.QUERY_FUNDS] = ScopeState.UNKNOWN
+        else:
+            # What the balance call itself showed beats what the settings claim.
+            scopes[Scope.QUERY_FUNDS] = ScopeState.GRANTED if balance_ok else ScopeState.MISSING
         self.evidence.scopes.update(scopes)
         self.evidence.detail["key_settings"] = {
             **info.summary,
@@ -206,19 +212,25 @@ class _Run:
         """Refused for key, address or permission: ask the key's settings (they need no permission)."""
         info, info_error = self._key_info(wire)
         if info is not None:
-            if error.kind is ErrorKind.AMBIGUOUS_AUTH and info.ip_restricted:
-                self.evidence.fail_ip(error, info.ip_allowlist)
-            self._apply_key_info(info, balance_ok=False)
+            # The settings answered, so the key is valid and (where the venue checks it per key) the address
+            # allowed: an ambiguous refusal (Binance -2015) is left to the scopes the settings report.
+            self._apply_key_info(info, balance_ok=None if error.kind is ErrorKind.AMBIGUOUS_AUTH else False)
             if self.evidence.failure is None:
                 scopes, required = self.evidence.scopes, self.evidence.required
                 missing = any(scopes.get(s) is ScopeState.MISSING for s in required)
+                if not missing:
+                    self.evidence.warnings.append(
+                        "the key's settings answered and grant every required permission, yet the balance "
+                        f"was refused ({error.code}): the venue's answer does not say why")
                 # Settings that grant everything yet a refused balance: nothing here explains it.
                 self.evidence.fail(Diagnosis.MISSING_PERMISSION if missing else Diagnosis.UNKNOWN, error)
             return
         if info_error is not None and info_error.kind in TERMINAL_KINDS:
             self.evidence.fail(DIAGNOSIS_BY_KIND[info_error.kind], info_error)
             return
-        if error.kind is ErrorKind.DENIED and info_error is not None and info_error.kind is ErrorKind.DENIED:
+        address_too = self.venue.denied_may_be_address
+        if address_too and error.kind is ErrorKind.DENIED and info_error is not None and (
+                info_error.kind is ErrorKind.DENIED):
             # A call that needs no permission was refused with the permission error: it is the address.
             self.evidence.fail_ip(error)
             return
@@ -228,7 +240,7 @@ class _Run:
             if self.evidence.failure is not None:
                 return
             probed = [self.evidence.scopes.get(s) for s in self.venue.probe_scopes]
-            if probed and all(state is ScopeState.MISSING for state in probed):
+            if address_too and probed and all(state is ScopeState.MISSING for state in probed):
                 self.evidence.warnings.append("every scope was refused: either the address is outside the "
                                               "key's allowlist or the key has no permissions at all")
                 self.evidence.fail_ip(error)
@@ -243,7 +255,11 @@ class _Run:
             self.evidence.detail["accepted_by"] = sibling
             self.evidence.fail(Diagnosis.WRONG_PRODUCT, error)
             return
-        if self.evidence.egress.stored_whitelist_points_at_ip(self.meta.ip_whitelist):
+        hint = self.venue.refusal_hint(error, self.credentials.secret)
+        if hint:
+            self.evidence.warnings.append(hint)
+        if not self.venue.address_error_is_distinct and self.evidence.egress.stored_whitelist_points_at_ip(
+                self.meta.ip_whitelist):
             self.evidence.warnings.append("the venue gives one answer for a wrong key and for an address "
                                           "outside the key's whitelist; the stored whitelist points at the "
                                           "address")

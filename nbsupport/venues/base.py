@@ -78,6 +78,11 @@ class KeyInfo:
     query_from: datetime | None = None
     query_to: datetime | None = None
     nonce_window: int | None = None
+    # When the trading permission lapses on its own while the key stays valid (Binance lifts Spot & Margin
+    # Trading 30 days after it was granted on a key bound to no address).
+    trading_expires_at: datetime | None = None
+    # What the venue's docs say about this key's settings that support should know (one sentence each).
+    notes: list[str] = field(default_factory=list)
     # Non-secret extras worth showing support (key name, access levels); never the key or an IBAN.
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -108,6 +113,15 @@ class Venue(ABC):
     # Scopes the venue cannot tell apart from another one: create_orders on Kraken Futures is implied by
     # the same access level as cancel_orders, so it is reported from the cancel probe.
     implied_scopes: dict[Scope, Scope] = {}  # noqa: RUF012 (class-level constant, never mutated)
+    # Conclusions the runner may draw from a pattern of refusals, each declared only by a venue whose docs
+    # support it (off by default: a venue that says nothing gets no inference).
+    # The venue refuses an address outside the key's allowlist with the same permission error as a missing
+    # scope, and its key-settings call needs no permission: that call refused too (or every scope probe
+    # refused) means the address. Kraken spot.
+    denied_may_be_address: bool = False
+    # The venue has its own answer for an address outside the allowlist (Bybit 10010, OKX 50110), so a
+    # refused key is never blamed on the address because of the whitelist the user gave us.
+    address_error_is_distinct: bool = False
 
     def check_secret(self, secret: str) -> str | None:
         """A reason the secret cannot be right for this venue, decided offline; None when it may be."""
@@ -149,3 +163,8 @@ class Venue(ABC):
     def withdraw_note(self) -> str:
         """What to say when withdraw could not be checked."""
         return "withdraw permission could not be checked on this venue"
+
+    def refusal_hint(self, error: VenueError, secret: str) -> str | None:
+        """What the venue's docs add when it refused the credentials (a key of another regional site, a key
+        type the venue does not accept); None when they add nothing."""
+        return None

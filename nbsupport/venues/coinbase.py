@@ -1,16 +1,25 @@
 """Coinbase Advanced Trade: a signed accounts read, then the key's own permissions.
 
-Requests (both `GET`, each signed by ccxt with a fresh JWT: Ed25519 for a CDP key whose secret is
-base64, ES256 for a PEM EC key, HMAC `CB-ACCESS-*` headers for a legacy key):
+Keys are CDP keys: the key name (`organizations/{org}/apiKeys/{id}`) and an ECDSA P-256 private key in PEM,
+each request signed by ccxt with a fresh ES256 JWT. "Ed25519 (EdDSA) keys are NOT supported. You must use
+ES256 key format" (https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/api-key-authentication):
+ccxt would sign a base64 Ed25519 secret with EdDSA, and a refused one is told so.
 
-* `/api/v3/brokerage/accounts?limit=1` — the balance check (needs the `view` permission); one account
-  is enough to prove it, and ccxt's `fetch_balance` would page through all of them.
-* `/api/v3/brokerage/key_permissions` — `can_view`, `can_trade`, `can_transfer` (transfer is what sends
-  funds off the platform, i.e. withdraw), `portfolio_uuid`, `portfolio_type`.
+Requests (both `GET`; each needs the `view` scope,
+https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/rest-scopes):
 
-Coinbase reports neither the key's IP allowlist nor an expiry. A refused JWT is a bare HTTP 401;
-JSON errors are `{"error": "PERMISSION_DENIED", "message": ...}` or `{"errors": [{"id": ...}]}`, read with
-ccxt's `coinbase.exceptions` vocabulary.
+* `/api/v3/brokerage/accounts?limit=1` — the balance check; one account is enough to prove it, and ccxt's
+  `fetch_balance` would page through all of them.
+* `/api/v3/brokerage/key_permissions`
+  (https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/rest-api/data-api/get-api-key-permissions) —
+  `can_view`, `can_trade`, `can_transfer` (transfer sends funds off the platform, i.e. withdraw),
+  `portfolio_uuid`, `portfolio_type`. Refused for permission, it says the key cannot view.
+
+Coinbase reports neither the key's IP allowlist nor an expiry, and answers a JWT it does not accept (unknown
+key, wrong private key, an address outside the key's allowlist) with the same bare HTTP 401, so a refused
+key whose stored whitelist points at the address is blamed on the address. JSON errors are the gRPC gateway
+shape `{"error": "PERMISSION_DENIED", "error_details", "message"}` (same page, `grpc.gateway.runtime.Error`)
+or `{"errors": [{"id": ...}]}`, read with ccxt's `coinbase.exceptions` vocabulary.
 """
 
 from __future__ import annotations
@@ -18,9 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 from nbsupport.diagnosis import ScopeState
-from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
+from nbsupport.venues.base import ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError, whole_key_scopes
 from nbsupport.venues.wire import RawResponse, Wire
 
+# error id (lower case) -> kind; ccxt 4.5.90 `coinbase.exceptions['exact']`, gRPC status names.
 _IDS: dict[str, ErrorKind] = {
     "unauthorized": ErrorKind.AUTH,
     "unauthenticated": ErrorKind.AUTH,
@@ -82,8 +92,14 @@ def coinbase_error(raw: RawResponse) -> VenueError | None:
     return VenueError(kind, f"{error_id} {message[:120]}".strip(), raw.status)
 
 
+ED25519_HINT = ("Coinbase Advanced Trade accepts ECDSA (ES256) keys only, \"Ed25519 (EdDSA) keys are NOT "
+                "supported\" (https://docs.cdp.coinbase.com/coinbase-app/authentication-authorization/"
+                "api-key-authentication); this key's secret is not an EC private key: create an ECDSA key")
+
+
 class Coinbase(Venue):
-    exchange_id = "coinbase"
+    def __init__(self, exchange_id: str = "coinbase") -> None:
+        self.exchange_id = exchange_id
 
     def balance(self, wire: Wire) -> None:
         response = wire.json(wire.client.v3_private_get_brokerage_accounts, {"limit": 1})
@@ -91,13 +107,25 @@ class Coinbase(Venue):
             raise wire.fail(ErrorKind.GARBAGE, "accounts answered without accounts")
 
     def key_info(self, wire: Wire) -> KeyInfo:
-        body = wire.json(wire.client.v3_private_get_brokerage_key_permissions)
+        try:
+            body = wire.json(wire.client.v3_private_get_brokerage_key_permissions)
+        except ProbeFailed as failed:
+            if failed.error.kind is not ErrorKind.DENIED:
+                raise
+            # The call needs `view`: refused for permission, the key cannot view; trade and transfer unread.
+            unread = ScopeState.UNKNOWN
+            return KeyInfo(scopes=whole_key_scopes(ScopeState.MISSING, unread, unread),
+                           summary={"key_permissions": f"refused: {failed.error.code}"})
         if not any(isinstance(body.get(k), bool) for k in ("can_view", "can_trade", "can_transfer")):
             raise wire.fail(ErrorKind.GARBAGE, "key_permissions answered without permissions")
         return parse_key_permissions(body)
 
     def read_error(self, raw: RawResponse, exc: BaseException) -> VenueError | None:
         return coinbase_error(raw)
+
+    def refusal_hint(self, error: VenueError, secret: str) -> str | None:
+        pem = secret.lstrip().startswith("-----BEGIN")
+        return None if pem or error.kind is not ErrorKind.AUTH else ED25519_HINT
 
     def withdraw_note(self) -> str:
         return "transfer (withdraw) permission could not be read from Coinbase's key permissions"

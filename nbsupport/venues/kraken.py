@@ -166,6 +166,9 @@ class KrakenSpot(Venue):
     sibling = "krakenfutures"
     probe_scopes = (Scope.QUERY_OPEN_ORDERS, Scope.QUERY_CLOSED_ORDERS, Scope.CREATE_ORDERS,
                     Scope.CANCEL_ORDERS, Scope.WITHDRAW)
+    # EGeneral:Permission denied for a missing scope and for an address outside the allowlist alike;
+    # GetApiKeyInfo needs no permission (nbsupport.venues.base.Venue.denied_may_be_address).
+    denied_may_be_address = True
 
     def check_secret(self, secret: str) -> str | None:
         return kraken_secret_problem(secret)

@@ -4,11 +4,19 @@ Requests (both `GET`, signed with `OK-ACCESS-KEY/-SIGN/-TIMESTAMP/-PASSPHRASE`, 
 
 * `/api/v5/account/balance` — the balance check (ccxt's `fetch_balance` is the same call, but the
   direct call skips ccxt's market loading).
-* `/api/v5/account/config` — `data[0]`: `perm` (comma list of `read_only`, `trade`, `withdraw`), `ip`
-  (comma list of the addresses bound to the key, empty when none), `label` (the key's name).
+* `/api/v5/account/config` (https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-account-configuration)
+  — `data[0]`: `perm` (comma list of `read_only`, `trade`, `withdraw`), `ip` (comma list of the addresses
+  bound to the key, `""` when none), `label` (the key's name).
 
-OKX reports no expiry for a key. Errors are `{"code": "50111", "msg": ...}`, usually with HTTP 401/429;
-the codes are those of ccxt's `okx.exceptions['exact']`, plus 50119/50120 seen in OKX answers.
+OKX reports no expiry for a key, but deletes a key with trade or withdraw permission and no bound address
+after 14 days without use (https://www.okx.com/docs-v5/en/#overview-rest-authentication-generating-an-apikey):
+such a key gets a warning. Errors are `{"code": "50111", "msg": ...}` with the HTTP status the error table
+gives each code (https://www.okx.com/docs-v5/en/#error-code-rest-api-public, "API Class": most are 401,
+50119/50120/50121 come with HTTP 200, 50100 with 400).
+
+Sites: a key exists only on the OKX site it was made on: www.okx.com (ccxt `okx`), the EEA site my.okx.com
+(`myokx`, API host eea.okx.com) and the US site (`okxus`, us.okx.com). Each key is told which one it was
+tested on, and a key unknown to one site is pointed at the others.
 """
 
 from __future__ import annotations
@@ -19,26 +27,41 @@ from nbsupport.diagnosis import ScopeState
 from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
 from nbsupport.venues.wire import RawResponse, Wire
 
+# code -> kind, with the doc's words and HTTP status. https://www.okx.com/docs-v5/en/#error-code-rest-api-public
 _CODES: dict[str, ErrorKind] = {
-    "50101": ErrorKind.AUTH,  # the key belongs to the other environment (demo vs live)
-    "50103": ErrorKind.AUTH,  # OK-ACCESS-KEY header empty
-    "50104": ErrorKind.AUTH,  # OK-ACCESS-PASSPHRASE header empty
-    "50105": ErrorKind.AUTH,  # OK-ACCESS-PASSPHRASE incorrect
-    "50106": ErrorKind.AUTH,  # OK-ACCESS-SIGN empty
-    "50111": ErrorKind.AUTH,  # invalid OK-ACCESS-KEY
-    "50113": ErrorKind.AUTH,  # invalid signature
-    "50114": ErrorKind.AUTH,  # invalid authorization
-    "50119": ErrorKind.AUTH,  # API key doesn't exist (wrong key, or the key of another OKX site)
-    "50102": ErrorKind.NONCE,  # timestamp request expired: the clock
-    "50110": ErrorKind.IP_DENIED,  # your IP is not in the key's bound IP list
-    "50120": ErrorKind.DENIED,  # API key doesn't have permission
-    "50011": ErrorKind.RATE_LIMIT,  # request too frequent (HTTP 429)
-    "50001": ErrorKind.UNAVAILABLE,  # matching engine upgrading
-    "50004": ErrorKind.UNAVAILABLE,  # endpoint request timeout
-    "50005": ErrorKind.UNAVAILABLE,  # API offline or unavailable
-    "50013": ErrorKind.UNAVAILABLE,  # system busy
-    "50026": ErrorKind.UNAVAILABLE,  # system error
+    "50100": ErrorKind.AUTH,  # 400 "API frozen, please contact customer service."
+    "50101": ErrorKind.AUTH,  # 401 "APIKey does not match current environment." (demo vs live)
+    "50103": ErrorKind.AUTH,  # 401 'Request header "OK-ACCESS-KEY" cannot be empty.'
+    "50104": ErrorKind.AUTH,  # 401 'Request header "OK-ACCESS-PASSPHRASE" cannot be empty.'
+    "50105": ErrorKind.AUTH,  # 401 'Request header "OK-ACCESS-PASSPHRASE" incorrect.'
+    "50106": ErrorKind.AUTH,  # 401 'Request header "OK-ACCESS-SIGN" cannot be empty.'
+    "50111": ErrorKind.AUTH,  # 401 "Invalid OK-ACCESS-KEY."
+    "50113": ErrorKind.AUTH,  # 401 "Invalid signature."
+    "50114": ErrorKind.AUTH,  # 401 "Invalid authorization."
+    "50119": ErrorKind.AUTH,  # 200 "API key doesn't exist" (also: the key of another OKX site)
+    "50102": ErrorKind.NONCE,  # 401 "Timestamp request expired.": the clock
+    "50110": ErrorKind.IP_DENIED,  # 401 "Your IP {param0} is not included in your API key's IP whitelist."
+    "50030": ErrorKind.DENIED,  # 200 "You don't have permission to use this API endpoint"
+    "50120": ErrorKind.DENIED,  # 200 "This API key doesn't have permission to use this function"
+    "50121": ErrorKind.REGION,  # 200 "You can't access our services through the IP address ({param0})"
+    "50051": ErrorKind.REGION,  # 200 "Due to compliance restrictions in your country or region, you cannot
+                                #     use this feature."
+    "50011": ErrorKind.RATE_LIMIT,  # 200/429 "Rate limit reached." / "Too Many Requests"
+    "50001": ErrorKind.UNAVAILABLE,  # 503 "Service temporarily unavailable. Please try again later."
+    "50004": ErrorKind.UNAVAILABLE,  # 400 "API endpoint request timeout."
+    "50005": ErrorKind.UNAVAILABLE,  # 410 "API endpoint is inactive or unavailable."
+    "50013": ErrorKind.UNAVAILABLE,  # 429 "Systems are busy. Please try again later."
+    "50026": ErrorKind.UNAVAILABLE,  # 500 "System error. Try again later"
 }
+
+# ccxt id -> (the site users make keys on, the API host ccxt calls).
+SITES: dict[str, tuple[str, str]] = {
+    "okx": ("www.okx.com", "www.okx.com"),
+    "myokx": ("my.okx.com (EEA)", "eea.okx.com"),
+    "okxus": ("app.okx.com (US)", "us.okx.com"),
+}
+# Permissions that make OKX delete a key bound to no address after 14 idle days.
+_DELETED_WHEN_IDLE = {"trade", "withdraw"}
 
 
 def _comma_list(value: Any) -> list[str] | None:
@@ -49,6 +72,7 @@ def _comma_list(value: Any) -> list[str] | None:
 
 def parse_account_config(config: dict[str, Any]) -> KeyInfo:
     perms = _comma_list(config.get("perm"))
+    notes: list[str] = []
     if perms is None:
         reading = trading = withdraw = ScopeState.UNKNOWN
     else:
@@ -58,6 +82,9 @@ def parse_account_config(config: dict[str, Any]) -> KeyInfo:
         trading = ScopeState.GRANTED if "trade" in names else ScopeState.MISSING
         withdraw = ScopeState.GRANTED if "withdraw" in names else ScopeState.MISSING
     addresses = _comma_list(config.get("ip"))
+    if perms is not None and addresses == [] and _DELETED_WHEN_IDLE & {p.lower() for p in perms}:
+        notes.append("OKX deletes a key with trade or withdraw permission and no bound IP address after "
+                     "14 days without use: bind the platform address to keep it")
     return KeyInfo(
         scopes=whole_key_scopes(reading, trading, withdraw),
         ip_allowlist=addresses or None,
@@ -67,6 +94,7 @@ def parse_account_config(config: dict[str, Any]) -> KeyInfo:
             "permissions": sorted(perms or []),
             "account_level": str(config.get("acctLv") or ""),
         },
+        notes=notes,
     )
 
 
@@ -91,7 +119,12 @@ def _first(response: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class Okx(Venue):
-    exchange_id = "okx"
+    # OKX answers an address outside the key's binding with its own code (50110).
+    address_error_is_distinct = True
+
+    def __init__(self, exchange_id: str = "okx") -> None:
+        self.exchange_id = exchange_id
+        self.site, self.api_host = SITES[exchange_id]
 
     def balance(self, wire: Wire) -> None:
         response = wire.json(wire.client.private_get_account_balance)
@@ -102,10 +135,23 @@ class Okx(Venue):
         config = _first(wire.json(wire.client.private_get_account_config))
         if config is None or "perm" not in config:
             raise wire.fail(ErrorKind.GARBAGE, "account/config answered without the key's permissions")
-        return parse_account_config(config)
+        info = parse_account_config(config)
+        info.summary["site"] = self.site
+        return info
 
     def read_error(self, raw: RawResponse, exc: BaseException) -> VenueError | None:
         return okx_error(raw.json(), raw.status)
+
+    def refusal_hint(self, error: VenueError, secret: str) -> str | None:
+        code = error.code.split(" ", 1)[0]
+        if code == "50100":
+            return "OKX froze this API key: only OKX support can lift it (or the customer makes a new key)"
+        if code in ("50119", "50111"):
+            others = ", ".join(f"{site} (save it as {exchange_id})"
+                               for exchange_id, (site, _) in SITES.items() if exchange_id != self.exchange_id)
+            return (f"a key exists only on the OKX site it was made on; this one was tested on {self.site}: "
+                    f"if it was made on {others}, store it under that exchange")
+        return None
 
     def withdraw_note(self) -> str:
         return "withdraw permission could not be read from OKX's account configuration"

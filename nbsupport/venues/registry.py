@@ -17,7 +17,14 @@ from nbsupport.venues.krakenfutures import KrakenFutures
 from nbsupport.venues.okx import Okx
 
 _BINANCE_FAMILY = frozenset({"binance", "binanceus"})
-_KEY_SETTINGS_READERS: dict[str, Callable[[], Venue]] = {"bybit": Bybit, "okx": Okx, "coinbase": Coinbase}
+# ccxt ids -> the module that reads the key's own settings. `myokx`/`okxus` and `bybiteu`/`bybitid` are OKX's
+# and Bybit's regional sites: same API on another host, where a key made there exists and nowhere else; the
+# module tells the key which host it was tested on.
+_KEY_SETTINGS_READERS: dict[str, Callable[[str], Venue]] = {
+    "bybit": Bybit, "bybiteu": Bybit, "bybitid": Bybit,
+    "okx": Okx, "myokx": Okx, "okxus": Okx,
+    "coinbase": Coinbase,
+}
 
 
 @cache
@@ -30,7 +37,6 @@ def venue_for(exchange_id: str) -> Venue:
         return KrakenFutures()
     if exchange_id in _BINANCE_FAMILY:
         return Binance(exchange_id)
-    # Exact ids only: `okxus`, `myokx`, `bybiteu` sit on other hosts and were not checked.
     if exchange_id in _KEY_SETTINGS_READERS:
-        return _KEY_SETTINGS_READERS[exchange_id]()
+        return _KEY_SETTINGS_READERS[exchange_id](exchange_id)
     return Generic(exchange_id)
