@@ -35,7 +35,7 @@ from nbsupport.guide.normalize import normalize, source_span
 from nbsupport.guide.patterns import CompiledPattern, compile_pattern, is_regex_form
 from nbsupport.guide.table import load_table, normalize_venue
 from nbsupport.venues.base import ErrorKind
-from nbsupport.vocabulary import KEY_DIAGNOSES, rank_of, reading
+from nbsupport.vocabulary import GENERIC_READERS, KEY_DIAGNOSES, rank_of, reading
 
 MAX_SCAN_CHARS = 256 * 1024
 _WINDOW_CHARS = MAX_SCAN_CHARS // 2
@@ -93,7 +93,7 @@ def match_error(
             if kept is None or score > kept.score:
                 match = Match(item.row, score, item.pattern.source, text[span[0] : span[1]], span)
                 pool[item.row.fix_id] = _Found(score, item, match)
-    ranked = _rank(list(found.values()))
+    ranked = _rank(list(found.values()), target)
     ranked = _place_hints(ranked, list(hinted.values()))
     if ranked and not ranked[0].item.row.key_problem:
         ranked = [f for f in ranked if f.item.row.diagnosis not in KEY_DIAGNOSES]
@@ -130,7 +130,7 @@ def _normalized_windows(text: str) -> list[tuple[int, str, list[int]]]:
     return [(offset, *normalize(chunk)) for offset, chunk in _windows(text)]
 
 
-def _rank(found: list[_Found]) -> list[_Found]:
+def _rank(found: list[_Found], target: str | None) -> list[_Found]:
     """Best first; the causes of one error (several rows, one pattern) in the vocabulary's order."""
     groups: dict[tuple[str, str], list[_Found]] = {}
     for entry in found:
@@ -139,7 +139,10 @@ def _rank(found: list[_Found]) -> list[_Found]:
     for (venue, _), group in groups.items():
         if len(group) < 2:
             continue
-        kind = _group_reading(venue, group)
+        # The generic guide speaks for several venues whose codes can clash (Binance -2015 is a rejected
+        # key, Bybit Spot -2015 an expired one): the venue the paste is about decides the reading.
+        reader = target if venue == GENERIC_VENUE and target in GENERIC_READERS else venue
+        kind = _group_reading(reader, group)
         for entry in group:
             entry.rank = rank_of(kind, entry.item.row.diagnosis) if kind is not None else 0
         group.sort(key=lambda e: (e.rank, not e.item.row.primary, e.item.order))
