@@ -88,6 +88,25 @@ _ERROR_BODIES: dict[str, Callable[[str], dict[str, Any] | None]] = {
 }
 # The venues the generic guide speaks for that have a code reader of their own.
 GENERIC_READERS = ("binance", "bybit", "okx", "coinbase")
+# Whose codes a paste carries, by the names it shows the venue under: ccxt ids (regional sites and product
+# siblings send the same codes, nbsupport.venues.registry) and host names (testnet.binancefuture.com).
+READER_NAMES: dict[str, str] = {
+    "binance": "binance", "binanceus": "binance", "binanceusdm": "binance", "binancecoinm": "binance",
+    "binancefuture": "binance",
+    "bybit": "bybit", "bybiteu": "bybit", "bybitid": "bybit",
+    "okx": "okx", "myokx": "okx", "okxus": "okx",
+    "coinbase": "coinbase",
+}
+_NAMED = re.compile(
+    r"(?<!\w)(" + "|".join(sorted(READER_NAMES, key=len, reverse=True)) + r")(?!\w)", re.IGNORECASE
+)
+# The envelope each venue wraps a code in (as in _ERROR_BODIES), for pastes that name no venue: Bybit's
+# `retCode`, OKX's five-digit string codes (all 5xxxx), Binance's negative integers.
+_ENVELOPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("bybit", re.compile(r'"retCode"\s{0,3}:')),
+    ("okx", re.compile(r'"code"\s{0,3}:\s{0,3}"5\d{4}"')),
+    ("binance", re.compile(r'"code"\s{0,3}:\s{0,3}-[1-9]\d{3}(?!\d)')),
+)
 
 
 def reading(venue: str, code: str) -> ErrorKind | None:
@@ -107,3 +126,19 @@ def reading(venue: str, code: str) -> ErrorKind | None:
     if error is None or error.kind is ErrorKind.GARBAGE:
         return None
     return error.kind
+
+
+def code_reader(text: str) -> str | None:
+    """The venue of `GENERIC_READERS` whose codes `text` carries: the one it names, or else the one whose
+    error envelope it shows; None when it names several or none and shows no envelope."""
+    named = {READER_NAMES[name.lower()] for name in _NAMED.findall(text)}
+    if len(named) == 1:
+        return named.pop()
+    shown = [venue for venue, envelope in _ENVELOPES if envelope.search(text)]
+    return shown[0] if len(shown) == 1 else None
+
+
+def answers(kind: ErrorKind, diagnosis: Diagnosis, key_problem: bool) -> bool:
+    """Whether a guide answer fits the classifier's reading `kind`: its diagnosis is one of the causes, and
+    an answer that is not about the key (order, balance, market) only fits an order refusal."""
+    return diagnosis in CAUSES_BY_KIND[kind] and (key_problem or kind is ErrorKind.ORDER_REJECTED)

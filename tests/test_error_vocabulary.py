@@ -251,6 +251,58 @@ def test_every_venue_error_the_classifier_knows_gets_a_compatible_guide_answer(
             assert match.row.diagnosis in CAUSES_BY_KIND[kind], match.row.fix_id
 
 
+# --- the generic guide's bare codes are read as the venue the paste is about (issue #15 merged into #12) ---
+
+# (paste, exchange given, fix first, fixes that must not be offered): the venue is given, named, or shown by
+# its error envelope (Bybit `retCode`, OKX string codes, Binance negative integers).
+PER_VENUE: list[tuple[str, str | None, str, set[str]]] = [
+    (
+        '{"retCode":-2015,"retMsg":"","result":{}}',
+        None,
+        "generic-key-expired",
+        {"binance-key-ip-or-permission", "generic-ip-not-allowed", "generic-missing-permission"},
+    ),
+    (
+        '{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}',
+        None,
+        "binance-key-ip-or-permission",
+        {"generic-key-expired"},
+    ),
+    ('{"code":-2015,"msg":""}', "binanceusdm", "binance-key-ip-or-permission", {"generic-key-expired"}),
+    (
+        'bybit {"retCode":10009,"retMsg":"Service Restricted: Access is currently unavailable for your '
+        'region."}',
+        None,
+        "generic-region-blocked",
+        {"generic-rate-limited"},
+    ),
+    ('{"code":"50121","msg":"","data":[]}', None, "generic-region-blocked", set()),
+    ('{"code":"50100","msg":"API frozen, please contact customer service."}', None,
+     "generic-credentials-rejected", set()),
+    ('{"code":"50030","msg":""}', "okx", "generic-missing-permission", set()),
+    ('bybit {"retCode":10024,"retMsg":"Compliance rules triggered"}', None, "generic-unknown", set()),
+    # 10000 is Bybit's "Server Timeout": in a Binance paste it is a number, not an outage.
+    (
+        'binance {"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."} '
+        "(recvWindow 10000)",
+        None,
+        "generic-nonce-rejected",
+        {"generic-exchange-unavailable"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "exchange", "fix_id", "absent"), PER_VENUE, ids=[p[2] + ":" + p[0][:30] for p in PER_VENUE]
+)
+def test_a_generic_code_is_answered_as_the_venue_the_paste_is_about_reads_it(
+    text: str, exchange: str | None, fix_id: str, absent: set[str]
+) -> None:
+    ids = [m.row.fix_id for m in match_error(text, exchange, limit=10)]
+    assert ids and ids[0] == fix_id, ids
+    assert not absent & set(ids), ids
+
+
 # --- ambiguity is explicit --------------------------------------------------------------------------------
 
 AMBIGUOUS: list[tuple[str, str, list[Diagnosis]]] = [

@@ -5,6 +5,10 @@ prefixes); spans still index the pasted text. Ranking, best first:
 1. rows of the venue the text is about (given, or detected from the text) beat every generic row;
    when no venue is known, a venue guide's own error string still beats a generic one, because
    strings like `EAPI:Invalid key` only ever come from that venue;
+   the generic guide speaks for several venues whose bare codes clash (Binance -2015 is a rejected key,
+   Bybit Spot -2015 an expired one): when the paste is about one of them (given, named, or its error
+   envelope: `nbsupport.vocabulary.code_reader`), a generic code counts only for the entries that fit
+   that venue's reading of it, and a code only another venue sends does not count;
 2. then the longer (more specific) matched pattern: `EGeneral:Permission denied:expired` beats
    `EGeneral:Permission denied`;
 3. a bare ccxt exception class name (`AuthenticationError`) scores below any real error string: it
@@ -35,7 +39,15 @@ from nbsupport.guide.normalize import normalize, source_span
 from nbsupport.guide.patterns import CompiledPattern, compile_pattern, is_regex_form
 from nbsupport.guide.table import load_table, normalize_venue
 from nbsupport.venues.base import ErrorKind
-from nbsupport.vocabulary import GENERIC_READERS, KEY_DIAGNOSES, rank_of, reading
+from nbsupport.vocabulary import (
+    GENERIC_READERS,
+    KEY_DIAGNOSES,
+    READER_NAMES,
+    answers,
+    code_reader,
+    rank_of,
+    reading,
+)
 
 MAX_SCAN_CHARS = 256 * 1024
 _WINDOW_CHARS = MAX_SCAN_CHARS // 2
@@ -74,6 +86,7 @@ def match_error(
     table = table or load_table()
     windows = _normalized_windows(text)
     target = normalize_venue(exchange) or _detect(windows, table)
+    reader = _reader(target, windows)
     found: dict[str, _Found] = {}
     hinted: dict[str, _Found] = {}
     for offset, chunk, index in windows:
@@ -83,7 +96,7 @@ def match_error(
             if needle is not None and needle not in haystack:
                 continue
             hit = item.pattern.regex.search(chunk)
-            if hit is None:
+            if hit is None or (reader is not None and not _counts(reader, item)):
                 continue
             start, end = source_span(index, hit.start(), hit.end())
             span = (offset + start, offset + end)
@@ -93,7 +106,7 @@ def match_error(
             if kept is None or score > kept.score:
                 match = Match(item.row, score, item.pattern.source, text[span[0] : span[1]], span)
                 pool[item.row.fix_id] = _Found(score, item, match)
-    ranked = _rank(list(found.values()), target)
+    ranked = _rank(list(found.values()), reader)
     ranked = _place_hints(ranked, list(hinted.values()))
     if ranked and not ranked[0].item.row.key_problem:
         ranked = [f for f in ranked if f.item.row.diagnosis not in KEY_DIAGNOSES]
@@ -130,7 +143,32 @@ def _normalized_windows(text: str) -> list[tuple[int, str, list[int]]]:
     return [(offset, *normalize(chunk)) for offset, chunk in _windows(text)]
 
 
-def _rank(found: list[_Found], target: str | None) -> list[_Found]:
+def _reader(target: str | None, windows: list[tuple[int, str, list[int]]]) -> str | None:
+    """The venue of `GENERIC_READERS` whose codes the paste carries: the given exchange's, or (no venue
+    given nor a venue guide's detected) the one the paste names or shows the envelope of."""
+    if target is not None:
+        return READER_NAMES.get(target)
+    readers = {code_reader(chunk) for _, chunk, _ in windows} - {None}
+    return readers.pop() if len(readers) == 1 else None
+
+
+def _counts(reader: str, item: _RowPattern) -> bool:
+    """Whether a generic row's pattern, found in a paste about `reader`'s venue, speaks for that row: words
+    always do; a code does when the venue's reading of it fits the row, or when the venue does not know it
+    and no other venue sends it (the guide may know codes the reader does not)."""
+    if item.row.venue != GENERIC_VENUE or item.pattern.kind != "literal":
+        return True
+    source = item.pattern.source
+    kind = _reading(reader, source)
+    if kind is None:
+        return True
+    if kind is not ErrorKind.OTHER:
+        return answers(kind, item.row.diagnosis, item.row.key_problem)
+    others = {_reading(venue, source) for venue in GENERIC_READERS if venue != reader}
+    return not others - {None, ErrorKind.OTHER}
+
+
+def _rank(found: list[_Found], reader: str | None) -> list[_Found]:
     """Best first; the causes of one error (several rows, one pattern) in the vocabulary's order."""
     groups: dict[tuple[str, str], list[_Found]] = {}
     for entry in found:
@@ -141,8 +179,7 @@ def _rank(found: list[_Found], target: str | None) -> list[_Found]:
             continue
         # The generic guide speaks for several venues whose codes can clash (Binance -2015 is a rejected
         # key, Bybit Spot -2015 an expired one): the venue the paste is about decides the reading.
-        reader = target if venue == GENERIC_VENUE and target in GENERIC_READERS else venue
-        kind = _group_reading(reader, group)
+        kind = _group_reading(reader if venue == GENERIC_VENUE and reader else venue, group)
         for entry in group:
             entry.rank = rank_of(kind, entry.item.row.diagnosis) if kind is not None else 0
         group.sort(key=lambda e: (e.rank, not e.item.row.primary, e.item.order))
