@@ -60,6 +60,7 @@ _ENDS = re.compile(
 _FINGERPRINT = re.compile(r"\bfingerprint\s*[:=#]?\s*([0-9a-fA-F]{6,64})\b", re.IGNORECASE)
 # A token long and mixed enough to be a whole API key or secret (Kraken 56, Binance 64, OKX a UUID).
 _TOKEN = re.compile(rf"(?<![{_KEY_CHARS}])[{_KEY_CHARS}]{{16,256}}(?![{_KEY_CHARS}])")
+_INNER_EQUALS = re.compile(r"=+(?=[^=])")
 _URL = re.compile(r"https?://[^\s<>\"'`]{1,2000}", re.IGNORECASE)
 _ZD = re.compile(r"\bZD[- ]?(\d{1,12})\b", re.IGNORECASE)
 _ZENDESK_URL = re.compile(
@@ -220,10 +221,8 @@ def _window_fragments(w: _Window) -> Iterator[KeyFragment]:
         yield KeyFragment("fingerprint", digits, digits[:16], w.line_of(m.start(1)))
     # URLs hold long path and query tokens that are not keys: blank them out, keeping offsets.
     without_urls = _URL.sub(lambda m: " " * len(m.group(0)), w.text)
-    for m in _TOKEN.finditer(without_urls):
-        token = m.group(0)
-        if _looks_like_key(token):
-            yield KeyFragment("pasted", fingerprint(token), mask(token), w.line_of(m.start()))
+    for start, token in _key_tokens(without_urls):
+        yield KeyFragment("pasted", fingerprint(token), mask(token), w.line_of(start))
 
 
 def _looks_like_key(token: str) -> bool:
@@ -234,8 +233,23 @@ def _looks_like_key(token: str) -> bool:
     return digits >= 2 and letters >= 4
 
 
+def _key_tokens(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, token) of what may be a whole key or secret. `=` is a key character (base64 padding)
+    only at the end: `apiKey=abc…` is a name and a key."""
+    for m in _TOKEN.finditer(text):
+        offset = m.start()
+        for part in _INNER_EQUALS.split(m.group(0)):
+            if _looks_like_key(part):
+                yield offset, part
+            offset += len(part) + 1
+
+
 def _mask_tokens(line: str) -> str:
-    return _TOKEN.sub(lambda m: mask(m.group(0)) if _looks_like_key(m.group(0)) else m.group(0), line)
+    masked, last = [], 0
+    for start, token in _key_tokens(line):
+        masked += [line[last:start], mask(token)]
+        last = start + len(token)
+    return "".join([*masked, line[last:]])
 
 
 def _ticket_refs(text: str) -> Iterator[str]:
