@@ -13,6 +13,7 @@ from nbsupport.triage.facts import (
     KeyFragment,
     TicketFacts,
     explain_errors,
+    mask_keys,
     parse_ticket,
 )
 from nbsupport.triage.find import MAX_QUERIES, MatchedKey, MatchedUser, Triage, reply_row, triage
@@ -28,6 +29,7 @@ __all__ = [
     "TicketFacts",
     "Triage",
     "explain_errors",
+    "mask_keys",
     "parse_ticket",
     "reply_row",
     "triage",

@@ -47,8 +47,9 @@ _USER_ID = re.compile(
 )
 # `API key 1234` is more likely the start of a key than a key id: that one is left to the fragments.
 _KEY_ID = re.compile(rf"\b(?<!api[ _-])key(?:[ _-]?id)?{_SEPARATOR}(\d{{1,18}})\b", re.IGNORECASE)
+# `=` may precede a masked key (`apiKey=abcd…wxyz`): inside a key it is only ever trailing padding.
 _MASKED = re.compile(
-    rf"(?<![{_KEY_CHARS}])([{_KEY_CHARS}]{{4}})(?:…|\.{{2,3}})([{_KEY_CHARS}]{{4}})(?![{_KEY_CHARS}])"
+    rf"(?<![A-Za-z0-9+/_-])([{_KEY_CHARS}]{{4}})(?:…|\.{{2,3}})([{_KEY_CHARS}]{{4}})(?![{_KEY_CHARS}])"
 )
 _STARTS = re.compile(
     rf"\b(?:starts?|starting|begins?|beginning)\s+with\s+[\"'`]?([{_KEY_CHARS}]{{4}})(?![{_KEY_CHARS}])",
@@ -244,12 +245,14 @@ def _key_tokens(text: str) -> Iterator[tuple[int, str]]:
             offset += len(part) + 1
 
 
-def _mask_tokens(line: str) -> str:
-    masked, last = [], 0
-    for start, token in _key_tokens(line):
-        masked += [line[last:start], mask(token)]
-        last = start + len(token)
-    return "".join([*masked, line[last:]])
+def mask_keys(text: str) -> tuple[str, int]:
+    """The text with every token that may be a whole key or secret replaced by its `abcd…wxyz` form
+    (which `parse_ticket` still reads as a masked key), and how many were replaced."""
+    masked, last, count = [], 0, 0
+    for start, token in _key_tokens(text):
+        masked += [text[last:start], mask(token)]
+        last, count = start + len(token), count + 1
+    return "".join([*masked, text[last:]]), count
 
 
 def _ticket_refs(text: str) -> Iterator[str]:
@@ -315,8 +318,8 @@ def _error_lines(windows: list[_Window], exchange: str | None, table: FixTable) 
 def _shown_line(line: str, at: int) -> str:
     """The line as a page may show it: whole keys masked first (so no cut leaves part of one), control
     characters replaced, a long line cut around the error."""
-    masked = _mask_tokens(line)
-    at = len(_mask_tokens(line[:at]))
+    masked = mask_keys(line)[0]
+    at = len(mask_keys(line[:at])[0])
     start = max(0, at - LINE_LEAD_CHARS) if len(masked) > MAX_LINE_CHARS else 0
     cut = masked[start : start + MAX_LINE_CHARS]
     cut = ("…" if start else "") + cut + ("…" if start + MAX_LINE_CHARS < len(masked) else "")

@@ -13,7 +13,7 @@ import streamlit as st
 from nbsupport.auth import Identity, can_view_key
 from nbsupport.console import Console
 from nbsupport.timefmt import utc_text
-from nbsupport.triage import ErrorLine, TicketFacts, Triage, triage
+from nbsupport.triage import ErrorLine, TicketFacts, Triage, mask_keys, triage
 from nbsupport.ui.badges import markdown, md_code, md_escape, outcome_badge
 from nbsupport.ui.diagnosis_card import guide_link
 from nbsupport.ui.fix_card import venue_label
@@ -22,6 +22,7 @@ from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_
 from nbsupport.ui.trail import KEY_VIEW, TICKET_KEY, TRIAGE, USER_VIEW, current_ticket, record_views
 
 PASTE_KEY = "triage_paste"
+MASKED_KEY = "_triage_masked"
 KEY_PAGE_FILE = "pages/key_detail.py"
 PLACEHOLDER = (
     "Paste the whole ticket: the customer's message, log lines, key fragments (abcd…wxyz), emails, "
@@ -36,8 +37,18 @@ def paste_box() -> str:
         st.session_state[PASTE_KEY] = st.session_state[PASTE_KEY]
     with st.form("triage_form", border=False):
         text = st.text_area("Ticket", key=PASTE_KEY, height=220, placeholder=PLACEHOLDER)
-        st.form_submit_button("Triage", type="primary", icon=":material/manage_search:")
+        st.form_submit_button("Triage", type="primary", icon=":material/manage_search:", on_click=_mask_paste)
+    masked = st.session_state.get(MASKED_KEY, 0)
+    if masked:
+        st.caption(f"Masked in the box: {masked} whole key(s) or secret(s). The console keeps none in clear "
+                   "and searches their masked form.")
     return text
+
+
+def _mask_paste() -> None:
+    """Runs before the page: a whole key or secret a customer pasted never stays in the session or goes
+    back to the browser."""
+    st.session_state[PASTE_KEY], st.session_state[MASKED_KEY] = mask_keys(st.session_state.get(PASTE_KEY, ""))
 
 
 def find(console: Console, text: str) -> Triage:
