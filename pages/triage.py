@@ -14,11 +14,12 @@ st.title("Ticket triage")
 
 with page_boundary():
     identity = require(PageId.TRIAGE)
+    handle = console()  # opened before any paste: a database that is down is said at once
     if "user" in st.query_params or "key" in st.query_params:
         # Ticket links written when the lookup was the home page (/?user=…&key=…) still open there.
         st.switch_page("pages/lookup.py", query_params=st.query_params.to_dict())
     text = triage_view.paste_box()
     if text.strip():
-        triage_view.show(console(), identity, triage_view.find(console(), text))
+        triage_view.show(handle, identity, triage_view.find(handle, text))
     else:
         st.caption("Nothing is re-tested from here: open the suggested key to run its connection test.")

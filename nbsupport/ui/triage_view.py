@@ -23,6 +23,7 @@ from nbsupport.ui.trail import KEY_VIEW, TICKET_KEY, TRIAGE, USER_VIEW, current_
 
 PASTE_KEY = "triage_paste"
 MASKED_KEY = "_triage_masked"
+KEPT_KEY = "_triage_kept"
 KEY_PAGE_FILE = "pages/key_detail.py"
 PLACEHOLDER = (
     "Paste the whole ticket: the customer's message, log lines, key fragments (abcd…wxyz), emails, "
@@ -31,12 +32,12 @@ PLACEHOLDER = (
 
 
 def paste_box() -> str:
-    """The paste, kept when the agent opens a key and comes back (Streamlit drops the state of a widget
-    that a page run did not draw; writing it back keeps it)."""
-    if PASTE_KEY in st.session_state:
-        st.session_state[PASTE_KEY] = st.session_state[PASTE_KEY]
+    """The paste, kept when the agent opens a key and comes back: Streamlit drops a widget's state when a
+    run on another page does not draw it, so each submitted paste is also kept under a plain key."""
+    if PASTE_KEY not in st.session_state and KEPT_KEY in st.session_state:
+        st.session_state[PASTE_KEY] = st.session_state[KEPT_KEY]
     with st.form("triage_form", border=False):
-        text = st.text_area("Ticket", key=PASTE_KEY, height=220, placeholder=PLACEHOLDER)
+        text = st.text_area("Pasted ticket", key=PASTE_KEY, height=220, placeholder=PLACEHOLDER)
         st.form_submit_button("Triage", type="primary", icon=":material/manage_search:", on_click=_mask_paste)
     masked = st.session_state.get(MASKED_KEY, 0)
     if masked:
@@ -48,7 +49,9 @@ def paste_box() -> str:
 def _mask_paste() -> None:
     """Runs before the page: a whole key or secret a customer pasted never stays in the session or goes
     back to the browser."""
-    st.session_state[PASTE_KEY], st.session_state[MASKED_KEY] = mask_keys(st.session_state.get(PASTE_KEY, ""))
+    masked, count = mask_keys(st.session_state.get(PASTE_KEY, ""))
+    st.session_state[PASTE_KEY] = st.session_state[KEPT_KEY] = masked
+    st.session_state[MASKED_KEY] = count
 
 
 def find(console: Console, text: str) -> Triage:
@@ -129,11 +132,12 @@ def suggestion(result: Triage) -> None:
     st.subheader("Suggested key")
     with st.container(border=True):
         label = f" · {md_escape(view.label)}" if view.label else ""
+        tested = f" · tested {utc_text(view.last_test_at)}" if view.last_test_at else ""
         st.markdown(f"**Key {view.id}** · {md_escape(venue_name(view.exchange))} {md_escape(view.product)} · "
                     f"{md_code(view.masked_key)}{label} · user {view.user_id}  \n"
-                    + markdown([outcome_badge(view.last_outcome, view.last_diagnosis)])
-                    + f" last tested {utc_text(view.last_test_at)}")
-        st.caption("Matched by: " + " · ".join(md_escape(reason) for reason in top.reasons))
+                    + markdown([outcome_badge(view.last_outcome, view.last_diagnosis)]) + tested)
+        # Code spans: a reason can hold an email, which Markdown would turn into a mailto link.
+        st.caption("Matched by: " + " · ".join(md_code(reason) for reason in top.reasons))
         st.page_link(KEY_PAGE_FILE, label=f"Open key {view.id} to re-test it", icon=":material/replay:",
                      query_params={"key": str(view.id)})
         st.caption(f"Link for the ticket: {md_code(key_url(view.id))}")
