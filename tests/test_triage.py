@@ -5,12 +5,15 @@ suggested key, what each error line means and the reply for the key's latest res
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from nbsupport import audit
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
@@ -280,3 +283,37 @@ def test_subjects_are_every_key_shown_and_keyless_users(console: Console, fleet:
                 exchange="kraken", credentials=Credentials("SoLoKeY0123456789abcdef", "c2VjcmV0"))
     result = run(console, f"bob@example.com and key {fleet.bybit}")
     assert sorted(result.subjects()) == sorted([(fleet.bob, fleet.binance), (fleet.cara, fleet.bybit)])
+
+
+def run_cli(cli_env: dict[str, str], *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nbsupport", "triage", *args], input=stdin, env=cli_env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_triage_reads_stdin_prints_json_and_audits_with_the_ticket(
+    console: Console, fleet: Fleet, cli_env: dict[str, str]
+) -> None:
+    text = f"ann@example.com: Kraken says EGeneral:Permission denied, key {KRAKEN_KEY}\n"
+    done = run_cli(cli_env, "--json", "--ticket", "ZD-9", stdin=text)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["suggested_key_id"] == fleet.spot
+    assert payload["reply"]["id"] == "kraken-missing-permission"
+    assert payload["facts"]["error_lines"][0]["matches"][0]["fix_id"] == "kraken-missing-permission"
+    assert KRAKEN_KEY not in done.stdout + done.stderr
+    with console.session() as session:
+        rows = audit.recent(session)
+    assert {(r.action, r.ticket, r.subject_key_id) for r in rows} == {
+        ("ticket.triage", "ZD-9", None), ("key.view", "ZD-9", fleet.spot),
+        ("key.view", "ZD-9", fleet.futures)}
+
+
+def test_cli_triage_text_output_and_exit_codes(
+    console: Console, fleet: Fleet, cli_env: dict[str, str]
+) -> None:
+    done = run_cli(cli_env, stdin="bob@example.com\nbinance -2015 Invalid API-key, IP, or permissions\n")
+    assert done.returncode == 0, done.stderr
+    assert f"suggested key: {fleet.binance}" in done.stdout and "binance-key-ip-or-permission" in done.stdout
+    assert run_cli(cli_env, stdin="nobody@nowhere.example").returncode == 1
+    empty = run_cli(cli_env, stdin="  \n")
+    assert empty.returncode == 2 and empty.stderr.startswith("error: the ticket on stdin is empty")

@@ -68,6 +68,16 @@ class Triage:
             (u.card.id, None) for u in self.users if u.card.id not in with_keys
         ]
 
+    def audit_summary(self) -> tuple[str, dict[str, Any]]:
+        """The result and detail of the triage's own audit row: counts and matched ids, never the paste."""
+        facts = self.facts
+        detail = {
+            "emails": len(facts.emails), "user_ids": len(facts.user_ids), "key_ids": len(facts.key_ids),
+            "key_fragments": len(facts.key_fragments), "error_lines": len(facts.error_lines),
+            "users": [u.card.id for u in self.users], "keys": [k.view.id for k in self.keys],
+        }
+        return f"{len(self.users)} users, {len(self.keys)} keys", detail
+
     def as_dict(self) -> dict[str, Any]:
         suggested = self.suggested
         return {

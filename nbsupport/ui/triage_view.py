@@ -60,21 +60,15 @@ def find(console: Console, text: str) -> Triage:
 
 
 def record(console: Console, identity: Identity, result: Triage) -> None:
-    """One row for the triage itself (counts and ids, never the paste), one per key shown and one per
-    matched user without keys, all with the session ticket."""
-    facts = result.facts
+    """One row for the triage itself, one per key shown and one per matched user without keys, all with
+    the session ticket."""
     subjects = result.subjects()
     detail = {"query": "triage"}
     record_views(console, identity, KEY_VIEW, [s for s in subjects if s[1] is not None], result="triage",
                  detail=detail)
     record_views(console, identity, USER_VIEW, [s for s in subjects if s[1] is None], result="triage",
                  detail=detail)
-    summary = {
-        "emails": len(facts.emails), "user_ids": len(facts.user_ids), "key_ids": len(facts.key_ids),
-        "key_fragments": len(facts.key_fragments), "error_lines": len(facts.error_lines),
-        "users": [u.card.id for u in result.users], "keys": [k.view.id for k in result.keys],
-    }
-    outcome = f"{len(result.users)} users, {len(result.keys)} keys"
+    outcome, summary = result.audit_summary()
     record_views(console, identity, TRIAGE, [(None, None)], result=outcome, detail=summary)
 
 

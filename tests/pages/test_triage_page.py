@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from nbsupport.console import Console
 from nbsupport.db.models import ConnectionTest
 from nbsupport.guide import MAX_SCAN_CHARS
+from nbsupport.keys import get_or_create_user
 from nbsupport.ui.links import key_url, user_url
 from nbsupport.ui.trail import KEY_VIEW, TRIAGE, USER_VIEW
 from tests.pages.support import (
@@ -189,6 +190,13 @@ def test_old_home_deep_links_still_open_the_key_on_the_lookup_page(seeded: Seede
 
 
 def test_users_without_keys_are_audited_as_user_views(console: Console, seeded: Seeded) -> None:
-    paste(f"user {seeded.user_id} and user 424242")
-    assert {r.subject_user_id for r in audit_rows(console, USER_VIEW)} == set()
-    assert {r.subject_key_id for r in audit_rows(console, KEY_VIEW)} == {seeded.key_id, seeded.futures_key_id}
+    with console.session() as session:
+        keyless = get_or_create_user(session, "nokeys@example.com").id
+    at = paste(f"nokeys@example.com, also user {seeded.other_user_id} and user 424242")
+    assert sorted(tables(at)[0]["User"]) == sorted([user_url(keyless), user_url(seeded.other_user_id)])
+    def subjects(action: str) -> list[tuple[int | None, int | None]]:
+        return [(r.subject_user_id, r.subject_key_id) for r in audit_rows(console, action)]
+
+    assert subjects(USER_VIEW) == [(keyless, None)]
+    assert subjects(KEY_VIEW) == [(seeded.other_user_id, seeded.other_key_id)]
+    assert "user 424242" in rendered(at)  # listed under "Matched nothing"
