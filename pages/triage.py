@@ -14,7 +14,7 @@ st.title("Ticket triage")
 
 with page_boundary():
     identity = require(PageId.TRIAGE)
-    handle = console()  # opened before any paste: a database that is down is said at once
+    handle = console()  # in demo mode this builds the demo database on the first visit
     if "user" in st.query_params or "key" in st.query_params:
         # Ticket links written when the lookup was the home page (/?user=…&key=…) still open there.
         st.switch_page("pages/lookup.py", query_params=st.query_params.to_dict())

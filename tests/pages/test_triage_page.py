@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
+from nbsupport import config
 from nbsupport.console import Console
 from nbsupport.db.models import ConnectionTest
 from nbsupport.guide import MAX_SCAN_CHARS
@@ -200,3 +201,11 @@ def test_users_without_keys_are_audited_as_user_views(console: Console, seeded: 
     assert subjects(USER_VIEW) == [(keyless, None)]
     assert subjects(KEY_VIEW) == [(seeded.other_user_id, seeded.other_key_id)]
     assert "user 424242" in rendered(at)  # listed under "Matched nothing"
+
+
+def test_a_database_that_is_down_gives_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBSUPPORT_DATABASE_URL", "sqlite:////nonexistent-dir/nowhere/nbsupport.sqlite3")
+    config.get_settings.cache_clear()
+    at = paste(KRAKEN_TICKET)
+    assert at.title[0].value == "Ticket triage"
+    assert "The console database is unavailable" in at.error[0].value
