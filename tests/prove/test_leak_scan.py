@@ -289,6 +289,7 @@ def _stages(key_ids: dict[str, int], okx_id: int, added: dict[str, Any]) -> list
             (("lookup", masked[:4]), ""),
             (("lookup", added["fingerprint"]), ""),
             (("lookup", f"https://help.noonbarbari.test/ticket/1?key={added_id}"), ""),
+            (("triage", "--json", "--ticket", "ZD-CLI"), f"leak@example.com: key {masked} EAPI:Invalid key"),
         ],
         retests[:4],
         retests[4:],
