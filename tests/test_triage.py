@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from nbsupport import audit
@@ -317,3 +320,15 @@ def test_cli_triage_text_output_and_exit_codes(
     assert run_cli(cli_env, stdin="nobody@nowhere.example").returncode == 1
     empty = run_cli(cli_env, stdin="  \n")
     assert empty.returncode == 2 and empty.stderr.startswith("error: the ticket on stdin is empty")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=400), st.sampled_from(["", "EAPI:Invalid key", "-2015 Invalid API-key", "10010"]))
+def test_any_paste_parses_and_shows_no_control_character_or_whole_key(text: str, error: str) -> None:
+    key = "Kq7ZpX2mN9vB4cR8tY1wE6uI3oP5aS0dF"
+    facts = parse_ticket(f"{text} {key} {error}\n{text}")
+    for line in facts.error_lines:
+        assert key not in line.text
+        assert not any(unicodedata.category(c) == "Cc" and c != "\t" for c in line.text)
+    assert all(n > 0 for n in (*facts.user_ids, *facts.key_ids))
+    assert all("@" in e and e == e.lower() for e in facts.emails)
