@@ -123,7 +123,7 @@ def test_kraken_futures_ticket_with_a_masked_key_suggests_the_futures_key(
     console: Console, fleet: Fleet
 ) -> None:
     result = run(console, (
-        "Kraken Futures says my key is wrong. Key Fu7u…UVWX, response:\n"
+        "Kraken Futures says my key is wrong. Key Fu7u…UVWX (yes, Fu7u…UVWX), response:\n"
         '{"result":"error","serverTime":"2026-12-03T10:00:00.000Z","error":"authenticationError"}\n'
     ))
     assert result.facts.venues == ("krakenfutures",)

@@ -206,7 +206,13 @@ def _ids(windows: list[_Window], pattern: re.Pattern[str]) -> tuple[int, ...]:
 
 
 def _fragments(windows: list[_Window]) -> tuple[KeyFragment, ...]:
-    return _unique((fragment for w in windows for fragment in _window_fragments(w)), MAX_ITEMS)
+    """Each fragment once, where it first appears: the same key quoted on three lines is one search."""
+    first: dict[tuple[str, str], KeyFragment] = {}
+    for fragment in (f for w in windows for f in _window_fragments(w)):
+        first.setdefault((fragment.kind, fragment.query), fragment)
+        if len(first) >= MAX_ITEMS:
+            break
+    return tuple(first.values())
 
 
 def _window_fragments(w: _Window) -> Iterator[KeyFragment]:
