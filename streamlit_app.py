@@ -21,6 +21,7 @@ from nbsupport.ui.trail import TICKET_KEY
 # page id -> (file, title, icon, section). Each page's URL path is its file stem (/key_detail?key=…):
 # see nbsupport.ui.session.leave_pages_directory_mode for why they must match.
 PAGES: dict[PageId, tuple[str, str, str, str]] = {
+    PageId.TRIAGE: ("pages/triage.py", "Ticket triage", ":material/assignment:", "Support"),
     PageId.LOOKUP: ("pages/lookup.py", "Key lookup", ":material/search:", "Support"),
     PageId.KEY: ("pages/key_detail.py", "Key detail", ":material/key:", "Support"),
     PageId.BACKFILL: ("pages/backfill.py", "Backfill health", ":material/history:", "Support"),
@@ -77,7 +78,7 @@ def navigation(identity: Identity) -> st.Page:
     sections: dict[str, list[st.Page]] = {}
     for page_id in allowed_pages(identity.role):
         path, title, icon, section = PAGES[page_id]
-        # The role's first page is its home: lookup for agents and admins, stats for analysts.
+        # The role's first page is its home: triage for agents and admins, stats for analysts.
         home = not sections
         sections.setdefault(section, []).append(
             st.Page(path, title=title, icon=icon, url_path=Path(path).stem, default=home)

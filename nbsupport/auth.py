@@ -24,6 +24,7 @@ DEMO_DEFAULT_ROLE = ADMIN
 
 
 class PageId(StrEnum):
+    TRIAGE = "triage"
     LOOKUP = "lookup"
     KEY = "key"
     BACKFILL = "backfill"
@@ -35,6 +36,7 @@ class PageId(StrEnum):
 
 # Navigation order, and who may open each page. Analysts see aggregates only, never a user's keys.
 PAGE_ROLES: dict[PageId, frozenset[str]] = {
+    PageId.TRIAGE: frozenset({AGENT, ADMIN}),
     PageId.LOOKUP: frozenset({AGENT, ADMIN}),
     PageId.KEY: frozenset({AGENT, ADMIN}),
     PageId.BACKFILL: frozenset({AGENT, ADMIN}),

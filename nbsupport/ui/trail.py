@@ -23,6 +23,7 @@ KEY_VIEW = "key.view"
 USER_VIEW = "user.view"
 KEY_RETEST = "key.retest"
 BACKFILL_VIEW = "fleet.backfill_health"
+TRIAGE = "ticket.triage"
 
 
 def current_ticket() -> str:

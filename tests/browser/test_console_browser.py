@@ -18,8 +18,8 @@ from tests.browser.conftest import ADMIN, SCREENSHOTS, Console
 
 pytestmark = pytest.mark.browser
 
-SIDEBAR_PAGES = ["Key lookup", "Key detail", "Backfill health", "Error guide", "Failure stats",
-                 "Bulk re-test", "Audit log"]
+SIDEBAR_PAGES = ["Ticket triage", "Key lookup", "Key detail", "Backfill health", "Error guide",
+                 "Failure stats", "Bulk re-test", "Audit log"]
 
 
 def settle(page: Any) -> None:
@@ -72,7 +72,7 @@ def heading(page: Any, text: str) -> None:
 
 def test_a_new_visitor_can_open_every_page_from_the_sidebar(page: Any, console_server: Console) -> None:
     page.goto(console_server.url)
-    heading(page, "Key lookup")  # the first visit also builds the demo database
+    heading(page, "Ticket triage")  # the first visit also builds the demo database
     banner = page.get_by_text("DEMO MODE").first
     assert banner.is_visible() and ADMIN in page.locator('[data-testid="stAlert"]').first.inner_text()
     check(page, "01-lookup-empty")
@@ -85,7 +85,7 @@ def test_a_new_visitor_can_open_every_page_from_the_sidebar(page: Any, console_s
 
 def test_lookup_then_retest_against_the_sandbox(page: Any, console_server: Console) -> None:
     user_id, key_id = practice_key(console_server, "missing-closed-orders")
-    page.goto(console_server.url)
+    page.goto(f"{console_server.url}/lookup")
     heading(page, "Key lookup")
     search = page.get_by_role("textbox", name="Search")
     search.fill(practice_email("missing-closed-orders"))
@@ -120,7 +120,7 @@ def test_a_ticket_deep_link_opens_the_key(page: Any, console_server: Console) ->
 
 
 def test_bad_input_and_bad_links_show_messages_not_tracebacks(page: Any, console_server: Console) -> None:
-    page.goto(console_server.url)
+    page.goto(f"{console_server.url}/lookup")
     heading(page, "Key lookup")
     search = page.get_by_role("textbox", name="Search")
     search.fill("' OR 1=1 --")
@@ -174,7 +174,7 @@ def test_a_deep_link_is_the_first_request_after_a_restart(
 ) -> None:
     # The shared server built the demo database; the restarted one has served nothing yet.
     page.goto(console_server.url)
-    heading(page, "Key lookup")
+    heading(page, "Ticket triage")
     _, key_id = practice_key(console_server, "expired")
     page.goto(f"{restarted_server.url}/key_detail?key={key_id}")
     heading(page, "Key detail")

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("app_env")
 
 
 def search(text: str) -> AppTest:
-    at = open_app()
+    at = open_app("pages/lookup.py")
     at.text_input(key="lookup_query").set_value(text).run()
     assert not at.exception
     return at
@@ -103,7 +103,7 @@ def test_a_search_that_matches_nothing_says_so(seeded: Seeded) -> None:
 
 
 def test_empty_database_shows_the_search_hint_only() -> None:
-    at = open_app()
+    at = open_app("pages/lookup.py")
     assert not at.exception and not at.error
     assert "Paste what the customer gave you" in rendered(at)
 

@@ -24,6 +24,7 @@ from tests.pages.support import (
 )
 
 PAGES = {
+    "pages/triage.py": "Ticket triage",
     "pages/lookup.py": "Key lookup",
     "pages/key_detail.py": "Key detail",
     "pages/backfill.py": "Backfill health",
@@ -33,12 +34,13 @@ PAGES = {
     "pages/audit_log.py": "Audit log",
 }
 ALLOWED = {
-    "agent": {"pages/lookup.py", "pages/key_detail.py", "pages/backfill.py", "pages/error_guide.py"},
+    "agent": {"pages/triage.py", "pages/lookup.py", "pages/key_detail.py", "pages/backfill.py",
+              "pages/error_guide.py"},
     "analyst": {"pages/failure_stats.py", "pages/error_guide.py"},
     "admin": set(PAGES),
 }
 REAL_SEED_DEMO = session.seed_demo  # before any fixture replaces it
-HOME = {"agent": "Key lookup", "analyst": "Failure stats", "admin": "Key lookup"}
+HOME = {"agent": "Ticket triage", "analyst": "Failure stats", "admin": "Ticket triage"}
 OIDC = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
                  "client_id": "nbsupport", "client_secret": "not-used-in-tests",
                  "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration"}}
@@ -112,10 +114,10 @@ def test_signed_out_visitors_get_only_the_sign_in_button() -> None:
 
 
 @pytest.mark.usefixtures("oidc_env", "seeded")
-def test_a_signed_in_agent_lands_on_lookup_with_a_sign_out_button() -> None:
+def test_a_signed_in_agent_lands_on_triage_with_a_sign_out_button() -> None:
     at = oidc_app({"is_logged_in": True, "email": EMAILS["agent"].upper(), "email_verified": True})
     assert not at.exception
-    assert at.title[0].value == "Key lookup"
+    assert at.title[0].value == "Ticket triage"
     assert "Sign out" in [b.label for b in at.sidebar.button]
     assert "DEMO" not in rendered(at)
 
@@ -160,8 +162,7 @@ def test_a_database_that_is_down_gives_a_clear_message_on_every_page(
     monkeypatch.setenv("NBSUPPORT_DATABASE_URL", url)
     config.get_settings.cache_clear()
     at = AppTest.from_file(str(APP), default_timeout=30).run()
-    if page != "pages/lookup.py":
-        at.switch_page(page)
+    at.switch_page(page)
     at.query_params.update(params)
     at.run()
     assert not at.exception
