@@ -50,9 +50,10 @@ def test_withdraw_granted_is_the_one_red_grant() -> None:
     permissions = {"query_funds": "granted", "withdraw": "granted", "create_orders": "missing"}
     found = {b.label: b.color for b in badges.scope_badges(permissions, ["query_funds", "create_orders"])}
     assert found["withdraw ENABLED"] == "red"
-    assert found["query funds ✓"] == "green" and found["create orders missing"] == "red"
-    assert found["cancel orders ?"] == "gray"
-    assert badges.withdraw_text(permissions) == "🔴 ENABLED" and badges.withdraw_text({}) == "unknown"
+    assert found["query funds ✓ granted"] == "green" and found["create orders missing"] == "red"
+    assert found["cancel orders not checked"] == "gray"
+    assert badges.withdraw_text(permissions) == "🔴 ENABLED" and badges.withdraw_text({}) == "not checked"
+    assert badges.withdraw_text({"withdraw": "missing"}) == "off (good)"
     off = badges.scope_badges({"withdraw": "missing"}, [])
     assert ("withdraw off", "green") in [(b.label, b.color) for b in off]
 
