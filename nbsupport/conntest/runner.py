@@ -139,7 +139,8 @@ class _Run:
         except ProbeFailed as failed:
             if failed.error.kind is ErrorKind.NOT_SUPPORTED:
                 # Neutral, not a failure: this key (or venue) does not expose its settings; probes follow.
-                self.emit("key_info", "skipped", f"not available for this key ({failed.error.code})")
+                why = f"the key does not report its settings ({failed.error.code}); each permission is probed"
+                self.emit("key_info", "skipped", why)
             else:
                 self.failed("key_info", failed.error)
             return None, failed.error

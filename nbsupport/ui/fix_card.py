@@ -54,8 +54,8 @@ def venue_label(venue: str) -> str:
     return "any other venue" if venue == GENERIC_VENUE else venue
 
 
-def _reply(label: str, reply: str) -> None:
-    st.markdown(f"{label} (copy with the icon at the top right)")
+def _reply(label: str, reply: str, note: str = "") -> None:
+    st.markdown(f"{label} ({note}copy with the icon at the top right)")
     st.code(reply, language=None, wrap_lines=True)
 
 
@@ -90,7 +90,7 @@ def render_fix_card(
         if reply is not None:
             _reply("**Reply to the customer** for this key's result", reply)
         else:
-            _reply("**Reply to the customer**, the guide's general text; a re-test drafts one for the key's "
-                   "result,", row.customer_reply)
+            _reply("**Reply to the customer**", row.customer_reply,
+                   "the guide's general text; a re-test drafts the reply for one key's result; ")
         if link is not None:
             st.markdown(f"[Link to this fix]({link})")

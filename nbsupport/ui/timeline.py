@@ -82,8 +82,8 @@ def history_chart(frame: pd.DataFrame) -> alt.Chart:
         alt.Chart(data)
         .mark_circle(size=120, opacity=0.9)
         .encode(
-            x=alt.X("utcyearmonthdatehoursminutes(moment):T", title="started (UTC)",
-                    axis=alt.Axis(format="%Y-%m-%d %H:%M", formatType="utc", labelAngle=0)),
+            x=alt.X("moment:T", title="started (UTC)", scale=alt.Scale(type="utc"),
+                    axis=alt.Axis(format="%Y-%m-%d %H:%M", labelAngle=0)),
             # All three rows always, so one test does not read as a chart of a single outcome.
             y=alt.Y("outcome:N", scale=alt.Scale(domain=OUTCOMES), title=None),
             color=color,
