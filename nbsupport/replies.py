@@ -56,14 +56,19 @@ def guide_row(diagnosis: str, exchange: str | None, *, egress_mismatch: bool = F
     return fix_for(diagnosis, exchange)
 
 
+def in_egress_words(text: str, egress_ip: str) -> str:
+    """Guide or fix text as this deployment must say it: the configured egress address wherever the text
+    names the platform's default one."""
+    return text.replace(PLATFORM_EGRESS_IP, egress_ip)
+
+
 def with_egress_ip(row: FixRow, egress_ip: str) -> FixRow:
-    """The row as this deployment must say it: the configured egress address wherever the guide names the
-    platform's default one (title, cause, steps, reply)."""
+    """The row in this deployment's words (`in_egress_words` on title, cause, steps and reply)."""
     if egress_ip == PLATFORM_EGRESS_IP:
         return row
 
     def swap(text: str) -> str:
-        return text.replace(PLATFORM_EGRESS_IP, egress_ip)
+        return in_egress_words(text, egress_ip)
 
     return dataclasses.replace(row, title=swap(row.title), cause=swap(row.cause),
                                steps=tuple(swap(s) for s in row.steps),
@@ -115,4 +120,4 @@ def customer_reply(facts: ReplyFacts) -> str:
         reply = _only_missing(row.customer_reply, row, facts)
     else:
         reply = row.customer_reply
-    return reply.replace(PLATFORM_EGRESS_IP, facts.egress_ip)
+    return in_egress_words(reply, facts.egress_ip)

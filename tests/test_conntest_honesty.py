@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from test_conntest_support import TIMEOUT_FAULT_S, credentials_of, make_key, run_key, sandbox_settings
 
 from nbsupport.audit import Actor
-from nbsupport.conntest import RetestRefused, run_retest, test_credentials
+from nbsupport.conntest import RetestRefused, run_retest, test_credentials, test_history
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
@@ -214,9 +214,25 @@ def test_a_demo_refusal_records_nothing_against_the_key(
     assert run_retest(console, kraken, actor=AGENT, ticket="ZD-1").diagnosis == "ok"
     with console.session() as session:
         query = select(ConnectionTest.key_id, func.count()).group_by(ConnectionTest.key_id)
-        rows = dict(session.execute(query).tuples().all())
+        rows = {key: n for key, n in session.execute(query).all()}
     assert rows == {kraken: 1}
     # The lease was given back: a second attempt is refused for the venue again, not as "already running".
     with pytest.raises(RetestRefused) as again:
         run_retest(console, binance, actor=AGENT, ticket="ZD-1")
     assert again.value.reason == "venue_not_served"
+
+
+def test_a_recorded_result_keeps_who_spoke_its_route_and_its_reply(
+    console: Console, keyring: MasterKeyring, sandbox: SandboxServer
+) -> None:
+    console.settings = console.settings.model_copy(update=sandbox_settings(sandbox).model_dump(
+        include={"exchange_urls", "request_timeout_ms", "retest_cooldown_s"}))
+    key = make_key(sandbox, "recorded-timeout", fault=Fault.TIMEOUT)
+    with console.session() as session:
+        key_id = add_key(session, keyring, user_email="rec@example.com", exchange="kraken",
+                         credentials=credentials_of(key)).id
+    live = run_retest(console, key_id, actor=AGENT, ticket="ZD-2")
+    with console.session() as session:
+        (record,) = test_history(session, key_id)
+    assert (record.error_source, record.error_text) == ("console", live.error_text)
+    assert record.customer_reply == live.fix["customer_reply"] and "Kraken" in record.customer_reply

@@ -47,6 +47,12 @@ def _as_mapping(item: Any) -> Mapping[str, Any]:
     return item if isinstance(item, Mapping) else item.as_dict()
 
 
+def _said(data: Mapping[str, Any]) -> str:
+    """The error column: the venue's code as it said it, or ours marked as ours."""
+    code = str(data.get("exchange_error") or "")
+    return f"{code} (our side)" if code and data.get("error_source") == "console" else code
+
+
 def history_frame(tests: Iterable[Any]) -> pd.DataFrame:
     """A bounded history (the library returns at most `limit` rows) as a table, newest first."""
     rows = []
@@ -63,7 +69,7 @@ def history_frame(tests: Iterable[Any]) -> pd.DataFrame:
             "duration ms": data.get("duration_ms"),
             "requests": data.get("requests"),
             "missing": ", ".join(data.get("missing_scopes") or data.get("missing_permissions") or []),
-            "error": (data.get("exchange_error") or "")[:200],
+            "error": _said(data)[:200],
         })
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
@@ -153,6 +159,7 @@ def verdict(result: Mapping[str, Any]) -> None:
     text = "  \n".join(lines)
     box = {"ok": st.success, "warning": st.warning}.get(outcome, st.error)
     box(text)
-    reply = (result.get("fix") or {}).get("customer_reply")
+    # A live result carries its reply in `fix`; a recorded one (`TestRecord.as_dict()`) at top level.
+    reply = (result.get("fix") or {}).get("customer_reply") or result.get("customer_reply")
     if reply:
         reply_block(str(reply), "Reply for this result")
