@@ -25,7 +25,6 @@ STATUS_WORDS = {
 SCOPE_WORDS = {
     ("ok", ScopeState.GRANTED): "granted",
     ("failed", ScopeState.MISSING): "missing",
-    ("failed", ScopeState.GRANTED): "granted",
 }
 WITHDRAW_WORDS = {
     ScopeState.MISSING: "off — not needed (good)",
