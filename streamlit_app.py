@@ -54,9 +54,14 @@ def sign_in_screen() -> None:
 
 
 def demo_banner(identity: Identity) -> None:
+    # Say what the role means: an unmapped demo identity is an admin, who sees more than an agent would.
+    sees = {"admin": "an admin sees every page and runs every action",
+            "agent": "an agent looks up, re-tests and reviews keys",
+            "analyst": "an analyst sees fleet statistics only"}.get(identity.role, "")
     st.warning(
         f"**DEMO MODE** · no identity provider · acting as {md_code(identity.email)} "
-        f"({identity.role}) · synthetic data",
+        f"({identity.role}){': ' + sees if sees else ''} · synthetic data · to try another role, restart "
+        "with `NBSUPPORT_DEMO_IDENTITY` and `NBSUPPORT_ROLES` (`scripts/run` prints how)",
         icon=":material/science:",
     )
 

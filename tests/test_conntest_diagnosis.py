@@ -16,9 +16,9 @@ from test_conntest_support import (
 )
 
 from nbsupport.conntest import KeyMeta, TestResult, test_credentials
-from nbsupport.conntest.fix import EGRESS_MISMATCH_FIX_ID
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import STRATEGY_SCOPES, Diagnosis, Scope
+from nbsupport.replies import EGRESS_MISMATCH_FIX_ID
 from nbsupport.sandbox import CastMember, EgressProxy, Fault, RateLimitPolicy, SandboxServer, demo_cast
 from nbsupport.sandbox.cast import DEMO_EGRESS_IP, FOREIGN_IP
 

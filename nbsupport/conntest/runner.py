@@ -36,9 +36,9 @@ from datetime import UTC, datetime
 
 from nbsupport.config import Settings
 from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND, Egress, Evidence, key_settings_findings, verdict
-from nbsupport.conntest.fix import fix_payload
-from nbsupport.conntest.preflight import run_preflight
-from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult
+from nbsupport.conntest.fix import fix_payload, reply_facts
+from nbsupport.conntest.preflight import refuse_unserved_demo_venue, run_preflight
+from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult, console_error_text
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import Diagnosis, Scope, ScopeState
 from nbsupport.venues.base import TERMINAL_KINDS, ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError
@@ -137,7 +137,12 @@ class _Run:
         try:
             info = self.venue.key_info(wire)
         except ProbeFailed as failed:
-            self.failed("key_info", failed.error)
+            if failed.error.kind is ErrorKind.NOT_SUPPORTED:
+                # Neutral, not a failure: this key (or venue) does not expose its settings; probes follow.
+                why = f"the key does not report its settings ({failed.error.code}); each permission is probed"
+                self.emit("key_info", "skipped", why)
+            else:
+                self.failed("key_info", failed.error)
             return None, failed.error
         if info is None:
             self.emit("key_info", "skipped", f"{self.meta.exchange} reports no key settings")
@@ -187,7 +192,10 @@ class _Run:
             required = scope in self.evidence.required
             if state is ScopeState.MISSING and required and self.evidence.error is None:
                 self.evidence.error = wire.last_error
-            self.emit(step, "ok" if state is ScopeState.GRANTED else "failed", state.value)
+            # Withdraw is the scope a key must not have: missing is the good case, granted the warning.
+            unwanted = scope is Scope.WITHDRAW and not required
+            good = state is (ScopeState.MISSING if unwanted else ScopeState.GRANTED)
+            self.emit(step, "ok" if good else "warning" if unwanted else "failed", state.value)
         for implied, source in self.venue.implied_scopes.items():
             if implied in self.evidence.required:
                 self.evidence.scopes[implied] = self.evidence.scopes.get(source, ScopeState.UNKNOWN)
@@ -299,8 +307,8 @@ class _Run:
 
     def result(self, duration_ms: int) -> TestResult:
         concluded = verdict(self.evidence)
-        egress = self.evidence.egress
-        mismatch = bool(self.evidence.detail.get("egress_mismatch"))
+        error = self.evidence.error
+        ours = error is not None and error.source == "console"
         return TestResult(
             key_id=self.meta.key_id,
             test_id=None,
@@ -311,12 +319,15 @@ class _Run:
             exchange_error=concluded.exchange_error,
             requests=self.requests,
             duration_ms=duration_ms,
-            fix=fix_payload(concluded.diagnosis.value, self.meta.exchange, egress_mismatch=mismatch),
-            egress_ip=egress.left_from,
+            fix=fix_payload(reply_facts(concluded, self.meta, self.evidence)),
+            # A test that sent nothing took no route: claiming one would be a guess.
+            egress_ip=self.evidence.egress.left_from if self.requests else "",
             warnings=list(dict.fromkeys(self.evidence.warnings)),
             steps=list(self.steps),
             started_at=self.started,
             detail=dict(self.evidence.detail),
+            error_source=error.source if error is not None else None,
+            error_text=console_error_text(error.code, self.settings.request_timeout_ms) if ours else "",
         )
 
 
@@ -338,6 +349,7 @@ def test_credentials(
 
 def run_plan(run: _Run) -> TestResult:
     """Run a prepared plan (the full test, or a narrower one built on `_Run`) and time it."""
+    refuse_unserved_demo_venue(run.settings, run.meta.exchange)
     started = time.monotonic()
     try:
         run.run()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from nbsupport.db.models import AuditEvent
+from nbsupport.timefmt import utc_text
 
 # The actions the console, the engine and the CLI write; the filter offers these, rows may hold others.
 ACTIONS = ["key.view", "user.view", "key.retest", "key.probe", "fleet.backfill_health", "fleet.bulk_retest",
@@ -16,7 +17,7 @@ COLUMNS = ["at", "actor", "role", "action", "ticket", "user", "key", "result"]
 
 def audit_frame(events: Sequence[AuditEvent]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"at": e.at, "actor": e.actor, "role": e.role, "action": e.action, "ticket": e.ticket,
+        [{"at": utc_text(e.at), "actor": e.actor, "role": e.role, "action": e.action, "ticket": e.ticket,
           "user": e.subject_user_id, "key": e.subject_key_id, "result": e.result} for e in events],
         columns=COLUMNS,
     ).astype({"user": "Int64", "key": "Int64"})

@@ -9,11 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from nbsupport.auth import Identity
+from nbsupport.config import get_settings
 from nbsupport.console import Console
 from nbsupport.fleet.backfill import backfill_health
 from nbsupport.guide import get_fix
+from nbsupport.replies import in_egress_words
 from nbsupport.ui.badges import md_escape
 from nbsupport.ui.diagnosis_card import guide_link
+from nbsupport.ui.fix_card import reply_block
 from nbsupport.ui.key_card import venue_name
 from nbsupport.ui.trail import BACKFILL_VIEW, record_view
 
@@ -70,12 +73,13 @@ def finding_card(finding: BackfillFinding) -> None:
             st.json(finding.evidence)
         fix = finding.fix or {}
         if fix:
+            # The fix in this deployment's words: the configured egress address, not the guide's default.
+            egress = get_settings().egress_ip
             st.markdown(f"**Fix: {md_escape(str(fix.get('title', '')))}**")
-            steps = fix.get("steps") or []
-            st.markdown("\n".join(f"{n}. {md_escape(str(s))}" for n, s in enumerate(steps, 1)))
+            steps = [in_egress_words(str(s), egress) for s in fix.get("steps") or []]
+            st.markdown("\n".join(f"{n}. {md_escape(s)}" for n, s in enumerate(steps, 1)))
             if fix.get("customer_reply"):
-                st.caption("Reply to the customer (copy with the icon at the top right):")
-                st.code(str(fix["customer_reply"]), language=None, wrap_lines=True)
+                reply_block(in_egress_words(str(fix["customer_reply"]), egress), "Reply to the customer")
             fix_id = str(fix.get("id") or "")
             if fix_id and get_fix(fix_id) is not None:
                 st.markdown(f"[Open this fix in the error guide]({guide_link(fix_id)})")

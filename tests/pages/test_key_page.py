@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nbsupport import config
 from nbsupport.console import Console
+from nbsupport.db.models import ExchangeKey
+from nbsupport.diagnosis import PLATFORM_EGRESS_IP
 from nbsupport.guide import fix_for
 from tests.pages.fake_engine import FakeEngine
 from tests.pages.support import (
@@ -161,3 +165,24 @@ def test_analysts_cannot_open_a_key_even_by_file(
     assert "main bot" not in rendered(at) and not at.button
     assert audit_rows(console) == [] and engine.calls == []
 
+
+
+def test_the_fix_card_speaks_of_the_configured_egress_address(
+    seeded: Seeded, console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NBSUPPORT_EGRESS_IP", "198.51.100.23")
+    config.get_settings.cache_clear()
+    with console.session() as s:
+        s.get(ExchangeKey, seeded.key_id).last_diagnosis = "ip_not_allowed"  # type: ignore[union-attr]
+    at = key_page({"key": str(seeded.key_id)})
+    replies = [c.value for c in at.code]
+    assert replies and all("198.51.100.23" in r and PLATFORM_EGRESS_IP not in r for r in replies)
+    steps = [m.value for m in at.markdown if "IP Address Restrictions" in m.value]
+    assert steps and all(PLATFORM_EGRESS_IP not in m for m in steps)
+
+
+def test_test_history_times_are_utc_text(seeded: Seeded, engine: FakeEngine) -> None:
+    at = retest(key_page({"key": str(seeded.key_id)}), "ZD-1")
+    history = next(d.value for d in at.dataframe if "outcome" in d.value.columns)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", str(t)) for t in history["started"])
+    assert "error" in history.columns and "exchange error" not in history.columns

@@ -64,6 +64,17 @@ def test_demo_banner_names_the_local_identity_and_role(sign_in: Callable[[str], 
     assert at.title[0].value == HOME[role]
 
 
+@pytest.mark.usefixtures("app_env", "seeded")
+def test_an_unmapped_demo_identity_is_told_it_is_an_admin_and_how_to_try_another_role(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NBSUPPORT_DEMO_IDENTITY", "visitor@nb.test")
+    config.get_settings.cache_clear()
+    banner = open_app().warning[0].value
+    assert "`visitor@nb.test` (admin): an admin sees every page and runs every action" in banner
+    assert "NBSUPPORT_DEMO_IDENTITY" in banner and "NBSUPPORT_ROLES" in banner
+
+
 @pytest.mark.usefixtures("seeded", "engine")
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_reaches_exactly_its_pages(
