@@ -23,6 +23,7 @@ from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.guide import MAX_SCAN_CHARS, match_error
 from nbsupport.keys import add_key
+from nbsupport.replies import ReplyFacts, customer_reply
 from nbsupport.triage import MAX_ITEMS, Triage, parse_ticket, triage
 
 NOW = datetime.now(UTC)
@@ -50,12 +51,14 @@ class Fleet:
     coinbase: int
 
 
-def _tested(session: object, key: ExchangeKey, outcome: str, diagnosis: str, fix_id: str, hours: int) -> None:
+def _tested(session: object, key: ExchangeKey, outcome: str, diagnosis: str, fix_id: str, hours: int,
+            reply: str = "") -> None:
     started = NOW - timedelta(hours=hours)
     session.add(ConnectionTest(  # type: ignore[attr-defined]
         key_id=key.id, exchange=key.exchange, started_at=started, trigger="save", actor="cli:test", ticket="",
         outcome=outcome, diagnosis=diagnosis, missing_scopes=[], permissions={}, exchange_error="",
-        requests=2, duration_ms=300, egress_ip="51.38.112.198", detail={"fix_id": fix_id},
+        requests=2, duration_ms=300, egress_ip="51.38.112.198",
+        detail={"fix_id": fix_id, "customer_reply": reply},
     ))
     key.last_outcome, key.last_diagnosis, key.last_test_at = outcome, diagnosis, started
 
@@ -75,7 +78,9 @@ def fleet(console: Console, keyring: MasterKeyring) -> Fleet:
         okx = add(s, "dev@example.net", "okx", OKX_KEY, password="passphrase-1")
         coinbase = add(s, "eve@example.com", "coinbase", COINBASE_KEY)
         _tested(s, spot, "ok", "ok", "kraken-ok", hours=48)
-        _tested(s, spot, "failed", "missing_permission", "kraken-missing-permission", hours=2)
+        _tested(s, spot, "failed", "missing_permission", "kraken-missing-permission", hours=2,
+                reply=customer_reply(ReplyFacts("missing_permission", "kraken",
+                                                missing=("query_closed_orders",))))
         _tested(s, futures, "ok", "ok", "", hours=5)
         _tested(s, binance, "failed", "credentials_rejected", "binance-key-ip-or-permission", hours=1)
         _tested(s, bybit, "failed", "ip_not_allowed", "generic-ip-not-allowed", hours=3)
@@ -114,7 +119,10 @@ def test_kraken_spot_ticket_finds_the_user_the_failing_key_and_drafts_the_missin
     assert fix_ids(result, 4)[0] == "kraken-missing-permission"
     assert result.latest is not None and result.latest.diagnosis == "missing_permission"
     assert result.reply is not None and result.reply.fix_id == "kraken-missing-permission"
-    assert "missing a permission" in result.reply.customer_reply
+    assert "lacks permissions" in result.reply.customer_reply
+    # The drafted reply is the result's own: it names only the permission that test found missing.
+    assert "Query Closed Orders & Trades" in result.reply_text
+    assert "Query Funds" not in result.reply_text
     error = result.facts.error_lines[0]
     assert all(result.confirmed(m) for m in error.matches if m.row.diagnosis == "missing_permission")
 

@@ -55,6 +55,15 @@ class Triage:
     def suggested(self) -> MatchedKey | None:
         return self.keys[0] if self.keys else None
 
+    @property
+    def reply_text(self) -> str:
+        """The reply drafted from the latest result itself (exact missing permissions, our egress address,
+        warnings), recorded with the test; a test recorded before replies were drafted falls back to its
+        guide entry's general reply."""
+        if self.latest is not None and self.latest.customer_reply:
+            return self.latest.customer_reply
+        return self.reply.customer_reply if self.reply else ""
+
     def confirmed(self, match: Match) -> bool:
         """The suggested key's latest test reached the same diagnosis as this explanation of an error
         line: of several plausible causes, that is the one that tells them apart."""
@@ -89,6 +98,7 @@ class Triage:
             "truncated": self.truncated,
             "latest_test": self.latest.as_dict() if self.latest else None,
             "reply": self.reply.as_fix_payload() if self.reply else None,
+            "reply_text": self.reply_text,
         }
 
 

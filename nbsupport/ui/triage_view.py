@@ -152,7 +152,7 @@ def reply(result: Triage) -> None:
     if row is None:
         st.warning(f"The error guide has no reply for diagnosis {md_code(latest.diagnosis)}.")
         return
-    st.code(row.customer_reply, language=None, wrap_lines=True)
+    st.code(result.reply_text, language=None, wrap_lines=True)
     st.caption(f"From the guide entry [{md_escape(row.title)}]({guide_link(row.fix_id)}).")
 
 

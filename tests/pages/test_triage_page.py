@@ -88,7 +88,7 @@ def test_a_kraken_ticket_shows_user_keys_suggestion_reply_and_explanation(
     assert f"/{link.page}?{link.query_string}" == key_url(seeded.key_id)
     assert "Suggested key" in text and "What the errors mean" in text
     assert "Key is missing a permission" in text  # the error line's explanation
-    replies = [c.value for c in at.code if "missing a permission" in c.value]
+    replies = [c.value for c in at.code if "lacks permissions" in c.value]
     assert replies, "no drafted reply"
     assert "missing\\_permission" in text or "missing_permission" in text
     assert_no_secret(at)
