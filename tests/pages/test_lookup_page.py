@@ -298,3 +298,20 @@ def test_a_new_search_forgets_the_key_opened_from_the_last_one(seeded: Seeded) -
     assert "Paste what the customer gave you" in rendered(at) and keys_shown(at) == []
     assert "key" not in at.query_params and "q" not in at.query_params
 
+
+
+def test_copy_link_for_the_ticket_is_the_keys_absolute_address() -> None:
+    from nbsupport.ui.copy_link import absolute_url
+
+    assert absolute_url(key_url(45), "https://console.example/nb/") == "https://console.example/nb/key_detail?key=45"
+    assert absolute_url(key_url(45), None) == "/key_detail?key=45"
+
+    def page() -> None:
+        from nbsupport.ui.copy_link import copy_key_link
+
+        copy_key_link(45)
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    assert at.code[0].value.endswith("/key_detail?key=45")
+    assert "Copy link for the ticket" in at.caption[0].value
