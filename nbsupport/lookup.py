@@ -101,7 +101,8 @@ def _name(text: str) -> str:
 def _email_query(text: str) -> ParsedQuery:
     """A whole address, `local@` or `@domain`; `local@start-of-domain` matches the local part exactly."""
     local, _, domain = fold(text).rpartition("@")
-    whole = f"{local}@{domain}" if local and domain and _EMAIL.match(text) else None
+    # The whole address as keys.normalise_email stores it; the parts folded as the search columns hold them.
+    whole = text.lower() if local and domain and _EMAIL.match(text) else None
     if (not local and len(domain) < MIN_TEXT) or (not domain and len(local) < MIN_TEXT):
         raise LookupQueryError(f"too short: type at least {MIN_TEXT} characters, {EXAMPLE}")
     return ParsedQuery("email", email=whole, local=local or None, domain=domain or None)
