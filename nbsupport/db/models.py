@@ -19,8 +19,11 @@ from sqlalchemy import (
     LargeBinary,
     String,
     TypeDecorator,
+    func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+
+from nbsupport import searchtext
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -55,14 +58,42 @@ class Base(DeclarativeBase):
     }
 
 
+def search_text(length: int) -> String:
+    """Folded search text. PostgreSQL compares it in the C collation (code point order, as SQLite does), so a
+    prefix is exactly the range [prefix, successor) whatever the database's default collation."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 class User(Base):
     __tablename__ = "users"
+    # (column, id): a prefix range comes back in (value, id) order straight from the index, so LIMIT stops
+    # early even for a domain shared by half the users.
+    __table_args__ = (
+        Index("ix_users_name_search", "name_search", "id"),
+        Index("ix_users_surname_search", "surname_search", "id"),
+        Index("ix_users_email_local", "email_local", "id"),
+        Index("ix_users_email_domain", "email_domain", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     strategy: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime]
+    # Folded copies for search (nbsupport.searchtext), kept current by `_keep_search_columns` on every ORM
+    # write and by the demo's bulk writer (records.user_frames); migration 0004 filled existing rows.
+    name_search: Mapped[str] = mapped_column(search_text(searchtext.NAME_LENGTH), default="")
+    surname_search: Mapped[str] = mapped_column(search_text(searchtext.NAME_LENGTH), default="")
+    email_local: Mapped[str] = mapped_column(search_text(searchtext.EMAIL_PART_LENGTH), default="")
+    email_domain: Mapped[str] = mapped_column(search_text(searchtext.EMAIL_PART_LENGTH), default="")
+
+    @validates("email", "display_name")
+    def _keep_search_columns(self, name: str, value: str) -> str:
+        if name == "email":
+            self.email_local, self.email_domain = searchtext.email_columns(value)
+        else:
+            self.name_search, self.surname_search = searchtext.name_columns(value)
+        return value
 
 
 class EnvelopeKey(Base):
@@ -81,8 +112,6 @@ class ExchangeKey(Base):
     __tablename__ = "exchange_keys"
     __table_args__ = (
         Index("ix_exchange_keys_user_id", "user_id"),
-        Index("ix_exchange_keys_key_prefix", "key_prefix"),
-        Index("ix_exchange_keys_key_suffix", "key_suffix"),
         Index("ix_exchange_keys_fingerprint", "fingerprint"),
         Index("ix_exchange_keys_exchange_diagnosis", "exchange", "last_diagnosis"),
     )
@@ -112,6 +141,12 @@ class ExchangeKey(Base):
     # AES-GCM sealed credentials; the associated data binds user, key id, exchange and credential_version.
     credential_blob: Mapped[bytes] = mapped_column(LargeBinary)
     credential_version: Mapped[int] = mapped_column(default=1)
+
+
+# Key fragments are matched in any case (an agent retypes `AbC1` as `abc1`); keys are ASCII, so lower() is
+# the same on both backends.
+Index("ix_exchange_keys_key_prefix_lower", func.lower(ExchangeKey.key_prefix))
+Index("ix_exchange_keys_key_suffix_lower", func.lower(ExchangeKey.key_suffix))
 
 
 class ConnectionTest(Base):

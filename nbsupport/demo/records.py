@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from nbsupport import crypto
+from nbsupport import crypto, searchtext
 from nbsupport.credentials import Credentials
 from nbsupport.demo import profiles as P
 from nbsupport.demo.activity import Tests
@@ -36,12 +36,15 @@ def user_frames(keyring: crypto.MasterKeyring, users: Users,
         blob, version = crypto.wrap_dek(keyring, uid, dek)
         wrapped.append(blob)
         versions.append(version)
+    # The bulk writer bypasses the ORM, so it writes the search columns the User model keeps itself.
+    search = [searchtext.search_columns(e, n) for e, n in zip(users.emails, users.names, strict=True)]
     users_frame = Frame("users", {
         "id": user_ids,
         "email": users.emails,
         "display_name": users.names,
         "strategy": _STRATEGY_NAMES[users.strategy],
         "created_at": Timestamps(users.created),
+        **{column: [row[column] for row in search] for column in searchtext.SEARCH_COLUMNS},
     })
     envelopes = Frame("envelope_keys", {
         "user_id": user_ids,

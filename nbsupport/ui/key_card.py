@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -13,6 +13,7 @@ from nbsupport.lookup import UserCard
 from nbsupport.timefmt import utc_day, utc_text
 from nbsupport.ui import badges
 from nbsupport.ui.badges import md_code, md_escape
+from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
 
 VENUE_NAMES = {"kraken": "Kraken", "krakenfutures": "Kraken Futures"}
 
@@ -71,21 +72,27 @@ def _highlight(value: Any) -> str:
     return ""
 
 
-def keys_table(views: Sequence[KeyView]) -> pd.DataFrame:
-    frame = pd.DataFrame([key_row(v) for v in views])
+def keys_table(views: Sequence[KeyView], why: Mapping[int, str] | None = None) -> pd.DataFrame:
+    """Masked keys, each id a link to its key page and its owner; `why`: keys the search itself matched."""
+    rows = [{**key_row(v), "key id": key_url(v.id), "user id": user_url(v.user_id)} for v in views]
+    if why:
+        rows = [{"matched": why.get(v.id, ""), **row} for v, row in zip(views, rows, strict=True)]
+    frame = pd.DataFrame(rows)
     if not frame.empty:
         st.dataframe(
             frame.style.map(_highlight, subset=["withdraw", "rotated", "expiry", "last test"]),
             hide_index=True,
-            column_config={"key id": st.column_config.NumberColumn(format="%d"),
-                           "user id": st.column_config.NumberColumn(format="%d")},
+            column_config={"key id": key_link_column("key id"), "user id": user_link_column("user id")},
         )
     return frame
 
 
 def user_card(user: UserCard) -> None:
     with st.container(border=True):
-        st.markdown(f"**{md_escape(user.display_name or user.email)}** · {md_code(user.email)}")
+        st.markdown(f"**{md_escape(user.display_name or user.email)}** · {md_code(user.email)} · "
+                    f"[user {user.id}]({user_url(user.id)})")
+        if user.why:
+            st.caption(f"Matched: {md_escape(user.why)}")
         cols = st.columns(4)
         cols[0].metric("User id", str(user.id))
         cols[1].metric("Strategy", user.strategy or "—")
