@@ -19,8 +19,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     TypeDecorator,
+    func,
+    text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from nbsupport.fleet.kinds import CUSTOMER, kind_for_email
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -55,14 +60,32 @@ class Base(DeclarativeBase):
     }
 
 
+def _user_kind(context: DefaultExecutionContext) -> str:
+    # Every ORM writer of a user gets the kind its email implies (migration 0005 backfilled older rows).
+    return kind_for_email(str(context.get_current_parameters().get("email") or ""))
+
+
+def _owner_kind(context: DefaultExecutionContext) -> str:
+    # A key carries its owner's kind, so fleet queries filter keys without joining users.
+    user_id = context.get_current_parameters().get("user_id")
+    kind = context.connection.scalar(text("SELECT kind FROM users WHERE id = :id"), {"id": user_id})
+    return str(kind or CUSTOMER)
+
+
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (
+        Index("ix_users_non_customer", "kind",
+              sqlite_where=text("kind <> 'customer'"), postgresql_where=text("kind <> 'customer'")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     strategy: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime]
+    # customer | practice | internal (nbsupport.fleet.kinds): fleet figures count customers by default.
+    kind: Mapped[str] = mapped_column(String(10), default=_user_kind, server_default=CUSTOMER)
 
 
 class EnvelopeKey(Base):
@@ -85,6 +108,8 @@ class ExchangeKey(Base):
         Index("ix_exchange_keys_key_suffix", "key_suffix"),
         Index("ix_exchange_keys_fingerprint", "fingerprint"),
         Index("ix_exchange_keys_exchange_diagnosis", "exchange", "last_diagnosis"),
+        Index("ix_exchange_keys_non_customer", "kind", "id",
+              sqlite_where=text("kind <> 'customer'"), postgresql_where=text("kind <> 'customer'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -112,6 +137,7 @@ class ExchangeKey(Base):
     # AES-GCM sealed credentials; the associated data binds user, key id, exchange and credential_version.
     credential_blob: Mapped[bytes] = mapped_column(LargeBinary)
     credential_version: Mapped[int] = mapped_column(default=1)
+    kind: Mapped[str] = mapped_column(String(10), default=_owner_kind, server_default=CUSTOMER)
 
 
 class ConnectionTest(Base):
@@ -120,6 +146,9 @@ class ConnectionTest(Base):
         Index("ix_connection_tests_key_started", "key_id", "started_at"),
         Index("ix_connection_tests_started", "started_at"),
         Index("ix_connection_tests_exchange_started", "exchange", "started_at"),
+        # Failed tests only, covering the bulk cohort preview (migration 0005).
+        Index("ix_connection_tests_failed", "started_at", "key_id", "exchange",
+              sqlite_where=text("outcome = 'failed'"), postgresql_where=text("outcome = 'failed'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -186,8 +215,12 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_actor_at", "actor", "at"),
-        Index("ix_audit_events_subject_key", "subject_key_id"),
-        Index("ix_audit_events_subject_user", "subject_user_id"),
+        # Audit search (migration 0005): every filter's index ends with the time, for newest-first pages.
+        Index("ix_audit_events_subject_key_at", "subject_key_id", "at"),
+        Index("ix_audit_events_subject_user_at", "subject_user_id", "at"),
+        Index("ix_audit_events_action_at", "action", "at"),
+        # Ticket prefix search; on PostgreSQL the expression is lower(ticket) COLLATE "C" (byte order).
+        Index("ix_audit_events_ticket", func.lower(text("ticket")), "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -23,17 +23,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from nbsupport import audit
 from nbsupport.audit import Actor
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey
+from nbsupport.fleet.kinds import CUSTOMER
 from nbsupport.keys import utcnow
 
 ACTION = "fleet.bulk_retest"
 RESUME_ACTION = "fleet.bulk_retest_resume"
 TRIGGER = "bulk"
+FAILED_TESTS_WHERE = "connection_tests.outcome = 'failed'"
 
 RetestFn = Callable[..., Any]
 Progress = Callable[["BulkProgress"], None]
@@ -112,9 +114,16 @@ def test_ticket(batch_id: str, ticket: str) -> str:
 
 
 def select_cohort(
-    session: Session, *, exchange: str | None, diagnosis: str | None, since_at: datetime, until: datetime
+    session: Session,
+    *,
+    exchange: str | None,
+    diagnosis: str | None,
+    since_at: datetime,
+    until: datetime,
+    include_non_customer: bool = False,
 ) -> list[tuple[int, str]]:
-    """(key id, exchange) of active keys with a failed test (or a test with `diagnosis`) in the window."""
+    """(key id, exchange) of active keys with a failed test (or a test with `diagnosis`) in the window;
+    customers' keys only unless `include_non_customer`."""
     ct, k = ConnectionTest, ExchangeKey
     query = (
         select(ct.key_id, k.exchange)
@@ -123,7 +132,11 @@ def select_cohort(
         .distinct()
         .order_by(ct.key_id)
     )
-    query = query.where(ct.diagnosis == diagnosis) if diagnosis else query.where(ct.outcome == "failed")
+    if not include_non_customer:
+        query = query.where(k.kind == CUSTOMER)
+    # "Any failed test" reads the partial covering index ix_connection_tests_failed (migration 0005); its
+    # predicate must appear literally (SQLite's rule for partial indexes).
+    query = query.where(ct.diagnosis == diagnosis) if diagnosis else query.where(text(FAILED_TESTS_WHERE))
     if exchange:
         query = query.where(ct.exchange == exchange)
     return [(int(key_id), str(venue)) for key_id, venue in session.execute(query)]
@@ -229,6 +242,7 @@ def bulk_retest(
     stop: threading.Event | None = None,
     now: datetime | None = None,
     processes: int | Literal["auto"] = 1,
+    include_non_customer: bool = False,
 ) -> BulkReport:
     """Re-test the cohort; with `batch_id`, resume that batch (its own filters and bounds apply).
 
@@ -248,11 +262,13 @@ def bulk_retest(
         if batch_id:
             plan = _find_batch(session, batch_id).detail
             exchange, diagnosis, ticket = plan.get("exchange"), plan.get("diagnosis"), plan.get("ticket", "")
+            include_non_customer = bool(plan.get("include_non_customer", False))
             since_at, selected_at = (datetime.fromisoformat(plan[n]) for n in ("since_at", "selected_at"))
         else:
             since_at, selected_at = now - since, now
         cohort = select_cohort(
-            session, exchange=exchange, diagnosis=diagnosis, since_at=since_at, until=selected_at
+            session, exchange=exchange, diagnosis=diagnosis, since_at=since_at, until=selected_at,
+            include_non_customer=include_non_customer,
         )
         report = BulkReport(
             batch_id=batch_id or new_batch_id(now),
@@ -288,6 +304,7 @@ def bulk_retest(
                 "already_done": len(done),
                 "concurrency": concurrency,
                 "processes": workers,
+                "include_non_customer": include_non_customer,
             },
         )
     report.already_done = len(cohort) - len(todo)
