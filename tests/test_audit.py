@@ -33,12 +33,15 @@ def test_the_database_refuses_to_edit_or_delete_audit_rows(console: Console, sta
         assert [e.result for e in audit.recent(session)] == [""]
 
 
-def test_search_pages_through_the_whole_trail_by_ticket_prefix_actor_action_and_days(console: Console) -> None:
+def test_search_pages_through_the_whole_trail_by_ticket_prefix_actor_action_and_days(
+    console: Console,
+) -> None:
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     other = audit.Actor("bo@noonbarbari.com", "admin")
     with console.session() as session:
         audit.record(session, AGENT, "key.retest", ticket="ZD-1001", subject_key_id=9, at=start)
-        audit.record(session, other, "fleet.bulk_retest", ticket="zd-1001 [bulk-x]", at=start + timedelta(days=2))
+        audit.record(session, other, "fleet.bulk_retest", ticket="zd-1001 [bulk-x]",
+                     at=start + timedelta(days=2))
         for minute in range(1, 130):
             audit.record(session, AGENT, "key.view", ticket="ZD-1002", subject_key_id=9,
                          at=start + timedelta(days=1, minutes=minute))

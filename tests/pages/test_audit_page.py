@@ -65,7 +65,8 @@ def test_empty_cells_are_blank_and_ids_are_links(sign_in: Callable[[str], str]) 
     assert (bulk["user"], bulk["key"]) == ("", "")
     assert "None" not in frame.to_csv(index=False)
     view = frame[frame["ticket"] == "ZD-2"].iloc[0]
-    assert (view["user"], view["key"], view["at"]) == ("/lookup?user=8", "/key_detail?key=80", "2026-01-05 09:02 UTC")
+    assert (view["user"], view["key"]) == ("/lookup?user=8", "/key_detail?key=80")
+    assert view["at"] == "2026-01-05 09:02 UTC"
 
 
 def test_a_ticket_is_found_behind_more_than_a_page_of_newer_events(
