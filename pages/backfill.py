@@ -49,4 +49,9 @@ with page_boundary():
             st.caption("Search for the customer, or switch to fleet-wide.")
             st.stop()
 
-    backfill_view.show_findings(handle, identity, user_id=user_id, days=days, scope=scope)
+    everyone = False
+    if scope == "Fleet-wide":
+        everyone = c2.toggle(backfill_view.INCLUDE_LABEL, value=False,
+                             help="Practice keys fail on purpose and staff keys are not customers.")
+    backfill_view.show_findings(handle, identity, user_id=user_id, days=days, scope=scope,
+                                include_non_customer=everyone)
