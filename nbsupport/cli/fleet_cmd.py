@@ -17,7 +17,7 @@ from nbsupport.cli.conntest_cmd import report_refused
 from nbsupport.conntest import RetestRefused
 from nbsupport.db.models import User
 from nbsupport.fleet.backfill import backfill_health
-from nbsupport.fleet.bulk import BulkError, BulkProgress, bulk_retest
+from nbsupport.fleet.bulk import RUNNING, BulkError, BulkProgress, bulk_retest
 from nbsupport.fleet.probe import probe_closed_orders
 from nbsupport.fleet.rollups import rebuild_rollups
 from nbsupport.fleet.stats import failure_stats
@@ -147,6 +147,8 @@ class _ProgressBar:
         self._tenth = -1
 
     def __call__(self, p: BulkProgress) -> None:
+        if p.outcome == RUNNING:
+            return
         if self._tty:
             now = time.monotonic()
             if now - self._last < 0.1 and p.done < p.total:

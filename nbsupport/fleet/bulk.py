@@ -59,12 +59,31 @@ class BulkError(ValueError):
     """A bulk re-test request that cannot run (unknown batch, conflicting options)."""
 
 
+RUNNING = "running"
+
+
 @dataclass(frozen=True)
 class BulkProgress:
+    """A key started (`outcome` RUNNING, `done` unchanged) or finished its test."""
+
     done: int
     total: int
     key_id: int
+    outcome: str  # running | ok | warning | failed | refused | error
+    exchange: str = ""
+    diagnosis: str = ""
+
+
+@dataclass(frozen=True)
+class KeyOutcome:
+    """One key's test in the batch: what it found, or why it was not tested (`reason`)."""
+
+    key_id: int
+    exchange: str
     outcome: str  # ok | warning | failed | refused | error
+    diagnosis: str = ""
+    reason: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -86,6 +105,7 @@ class BulkReport:
     errors: dict[int, str] = field(default_factory=dict)  # key id -> exception type
     key_ids: list[int] = field(default_factory=list)  # the cohort (dry run) or the keys tested now
     duration_s: float = 0.0
+    results: list[KeyOutcome] = field(default_factory=list)  # every key this run tried, in finish order
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -350,19 +370,27 @@ def _run(
     diagnoses: Counter[str] = Counter()
 
     def one(key_id: int, venue: str) -> None:
+        reason = ""
         with slots[venue]:
             if stop.is_set():
                 return
             gates[venue].wait()
+            if progress is not None:
+                with lock:
+                    done = sum(outcomes.values())
+                progress(BulkProgress(done, len(todo), key_id, RUNNING, venue))
+            began = time.monotonic()
             try:
                 result = retest_fn(console, key_id, actor=actor, ticket=ticket, trigger=TRIGGER)
                 outcome, diag = _field(result, "outcome"), _field(result, "diagnosis")
             except Exception as exc:
                 # The engine's RetestRefused carries retry_after_s: another test holds the key, or cooldown.
                 outcome, diag = ("refused" if hasattr(exc, "retry_after_s") else "error"), ""
+                reason = str(getattr(exc, "reason", "")) or type(exc).__name__
                 with lock:
                     target = report.refused if outcome == "refused" else report.errors
-                    target[key_id] = str(getattr(exc, "reason", "")) or type(exc).__name__
+                    target[key_id] = reason
+            seconds = round(time.monotonic() - began, 3)
         with lock:
             outcomes[outcome] += 1
             if diag:
@@ -370,9 +398,10 @@ def _run(
             if outcome not in ("refused", "error"):
                 report.tested += 1
                 report.key_ids.append(key_id)
+            report.results.append(KeyOutcome(key_id, venue, outcome, diag, reason, seconds))
             done = sum(outcomes.values())
         if progress is not None:
-            progress(BulkProgress(done, len(todo), key_id, outcome))
+            progress(BulkProgress(done, len(todo), key_id, outcome, venue, diag))
 
     pending: set[Future[None]] = set()
     queue: Iterable[tuple[int, str]] = iter(todo)
