@@ -38,7 +38,7 @@ with page_boundary():
         until = datetime.combine(days[-1], time(), UTC) + timedelta(days=1)
     query = audit.AuditQuery(ticket=ticket, actor=actor, user_id=user_id, key_id=key_id,
                              actions=tuple(actions), since=since, until=until)
-    page_no = int(st.number_input("Page", min_value=1, value=1, step=1, key="audit_page"))
+    page_no = int(st.columns([1, 5])[0].number_input("Page", min_value=1, value=1, step=1, key="audit_page"))
     with handle.session() as session:
         page = audit.search(session, query, page=page_no)
     if not page.events:

@@ -108,6 +108,7 @@ class ExchangeKey(Base):
         Index("ix_exchange_keys_key_suffix", "key_suffix"),
         Index("ix_exchange_keys_fingerprint", "fingerprint"),
         Index("ix_exchange_keys_exchange_diagnosis", "exchange", "last_diagnosis"),
+        Index("ix_exchange_keys_cohort", "id", "status", "kind", "exchange"),
         Index("ix_exchange_keys_non_customer", "kind", "id",
               sqlite_where=text("kind <> 'customer'"), postgresql_where=text("kind <> 'customer'")),
     )

@@ -37,7 +37,7 @@ def audit_frame(events: Sequence[AuditEvent], *, links: bool = True) -> pd.DataF
 
 def show_table(frame: pd.DataFrame) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", column_config={
-        "at": st.column_config.TextColumn("at (UTC)", width="small"),
+        "at": st.column_config.TextColumn("at (UTC)", width="medium"),
         "result": st.column_config.TextColumn("result", width="medium"),
         "user": user_link_column("user"),
         "key": key_link_column("key"),

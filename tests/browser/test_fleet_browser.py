@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from nbsupport import audit
@@ -16,7 +17,7 @@ from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.fleet.rollups import record_test_in_rollups
 from nbsupport.keys import utcnow
 from tests.browser.conftest import Console
-from tests.browser.test_console_browser import check, handle, heading, practice_key
+from tests.browser.test_console_browser import check, handle, heading, practice_key, settle
 
 pytestmark = pytest.mark.browser
 
@@ -61,10 +62,10 @@ def test_practice_keys_stay_out_of_fleet_figures_until_the_toggle(page: Any, con
     db = handle(console_server)
     try:
         with db.session() as session:
-            customers = session.scalar(select(func.count()).select_from(ExchangeKey)
-                                       .where(ExchangeKey.kind == "customer", ExchangeKey.status == "active"))
-            everyone = session.scalar(select(func.count()).select_from(ExchangeKey)
-                                      .where(ExchangeKey.status == "active"))
+            in_use = select(func.count()).select_from(ExchangeKey).where(
+                ExchangeKey.status.not_in(["revoked", "deleted"]))
+            customers = session.scalar(in_use.where(ExchangeKey.kind == "customer"))
+            everyone = session.scalar(in_use)
     finally:
         db.close()
     assert everyone > customers
@@ -123,12 +124,13 @@ def test_a_bulk_batch_shows_every_key_and_start_disarms_when_it_ends(
     assert int(re.findall(r"[\d,]+", cohort.inner_text())[0]) >= len(keys)
     page.get_by_role("textbox", name="Ticket reference (required)").fill("INC-BROWSER-5")
     page.get_by_text(re.compile(r"Re-test these [\d,]+ keys")).click()
+    settle(page)
     start = page.get_by_role("button", name="Start bulk re-test")
-    assert start.is_enabled()
+    expect(start).to_be_enabled()
     start.click()
     page.get_by_role("heading", name="Result").wait_for(timeout=120_000)
     heading(page, "Bulk re-test")
     check(page, "63-bulk-result")
-    assert page.get_by_role("button", name="Start bulk re-test").is_disabled()
+    expect(page.get_by_role("button", name="Start bulk re-test")).to_be_disabled()
     assert page.get_by_role("button", name="Results (CSV)").count() == 1
     assert not page.get_by_role("checkbox").first.is_checked()
