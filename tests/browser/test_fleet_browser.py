@@ -24,7 +24,9 @@ pytestmark = pytest.mark.browser
 
 def open_demo(page: Any, console: Console, path: str, title: str) -> None:
     page.goto(console.url)
-    heading(page, "Key lookup")  # the first visit builds the demo database
+    # The first visit builds the demo database (seconds on a quiet machine, longer on a busy CI box).
+    page.get_by_role("heading", name="Key lookup", exact=True).first.wait_for(timeout=180_000)
+    heading(page, "Key lookup")
     page.goto(f"{console.url}/{path}")
     heading(page, title)
 
