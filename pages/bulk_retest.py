@@ -8,6 +8,7 @@ import streamlit as st
 from nbsupport.auth import PageId
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.fleet.bulk import BulkError
+from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.guide import venue_choices
 from nbsupport.ui import bulk_view
 from nbsupport.ui.guard import page_boundary
@@ -36,7 +37,7 @@ with page_boundary():
         since_hours = c3.selectbox("In the last", [1, 6, 24, 72, 168], index=2,
                                    format_func=lambda h: f"{h} h")
         concurrency = c4.slider("Parallel tests", 1, 16, 8)
-        everyone = st.toggle("Include practice and internal keys", value=False)
+        everyone = st.toggle(INCLUDE_LABEL, value=False)
         previewed = st.form_submit_button("Preview cohort", icon=":material/visibility:")
     if previewed:
         plan = bulk_view.Plan(exchange, diagnosis, since_hours, concurrency, everyone)

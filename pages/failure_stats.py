@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nbsupport.auth import PageId
+from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.fleet.stats import failure_stats
 from nbsupport.ui import stats_view as view
 from nbsupport.ui.guard import page_boundary
@@ -18,7 +19,7 @@ with page_boundary():
 
     left, middle, right = st.columns([1, 1, 2])
     days = left.selectbox("Window", [7, 14, 30, 90], index=2, format_func=lambda d: f"last {d} days")
-    everyone = right.toggle(view.INCLUDE_LABEL, value=False,
+    everyone = right.toggle(INCLUDE_LABEL, value=False,
                             help="Practice keys fail on purpose and staff keys are not customers: both "
                                  "are left out of every figure unless this is on.")
     with handle.session() as session:

@@ -14,6 +14,8 @@ CUSTOMER: Final = "customer"
 PRACTICE: Final = "practice"
 INTERNAL: Final = "internal"
 KINDS: Final = (CUSTOMER, PRACTICE, INTERNAL)
+# The toggle every fleet view and the bulk cohort show, in these words.
+INCLUDE_LABEL = "Include practice and internal keys"
 # What every fleet figure counts unless the reader includes the others.
 CUSTOMER_ONLY: Final = (CUSTOMER,)
 

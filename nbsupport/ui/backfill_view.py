@@ -36,7 +36,6 @@ CAUSE_SYMPTOMS = {
     "ip_not_allowed": "The key refuses our address",
     "empty_unexplained": "Empty backfills despite orders, cause unclear",
 }
-INCLUDE_LABEL = "Include practice and internal keys"
 
 
 def _get(data: dict[str, Any], *path: str) -> Any:

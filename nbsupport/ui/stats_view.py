@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from nbsupport.fleet.incidents import Incident
     from nbsupport.fleet.stats import FleetStats
 
-INCLUDE_LABEL = "Include practice and internal keys"
 DOWNLOAD_ICON = ":material/download:"
 # Daily data gets one tick per day, labelled by date (never "06 AM / 12 PM").
 DAY_AXIS = alt.Axis(format="%d %b", labelAngle=0, title=None, tickCount="day")

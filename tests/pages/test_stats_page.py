@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from nbsupport.console import Console
 from nbsupport.fleet.incidents import Incident
+from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.fleet.stats import failure_stats
 from nbsupport.ui import stats_view
 from tests.pages.support import API_KEY, Seeded, messages, open_app, rendered
@@ -71,7 +72,7 @@ def test_practice_keys_are_left_out_until_the_toggle_includes_them(
     at = stats_page("analyst", sign_in)
     assert (metric(at, "Tests"), metric(at, "Failed"), metric(at, "Keys in use")) == ("3", "1", "3")
     assert "practice and internal keys are left out" in rendered(at)
-    next(t for t in at.toggle if t.label == stats_view.INCLUDE_LABEL).set_value(True).run()
+    next(t for t in at.toggle if t.label == INCLUDE_LABEL).set_value(True).run()
     assert (metric(at, "Tests"), metric(at, "Failed"), metric(at, "Keys in use")) == ("8", "6", "4")
 
 
