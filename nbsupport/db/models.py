@@ -20,10 +20,13 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     func,
+    text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 from nbsupport import searchtext
+from nbsupport.fleet.kinds import CUSTOMER, kind_for_email
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -64,6 +67,18 @@ def search_text(length: int) -> String:
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
+def _user_kind(context: DefaultExecutionContext) -> str:
+    # Every ORM writer of a user gets the kind its email implies (migration 0005 backfilled older rows).
+    return kind_for_email(str(context.get_current_parameters().get("email") or ""))
+
+
+def _owner_kind(context: DefaultExecutionContext) -> str:
+    # A key carries its owner's kind, so fleet queries filter keys without joining users.
+    user_id = context.get_current_parameters().get("user_id")
+    kind = context.connection.scalar(text("SELECT kind FROM users WHERE id = :id"), {"id": user_id})
+    return str(kind or CUSTOMER)
+
+
 class User(Base):
     __tablename__ = "users"
     # (column, id): a prefix range comes back in (value, id) order straight from the index, so LIMIT stops
@@ -73,6 +88,8 @@ class User(Base):
         Index("ix_users_surname_search", "surname_search", "id"),
         Index("ix_users_email_local", "email_local", "id"),
         Index("ix_users_email_domain", "email_domain", "id"),
+        Index("ix_users_non_customer", "kind",
+              sqlite_where=text("kind <> 'customer'"), postgresql_where=text("kind <> 'customer'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -80,6 +97,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     strategy: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime]
+    # customer | practice | internal (nbsupport.fleet.kinds): fleet figures count customers by default.
+    kind: Mapped[str] = mapped_column(String(10), default=_user_kind, server_default=CUSTOMER)
     # Folded copies for search (nbsupport.searchtext), kept current by `_keep_search_columns` on every ORM
     # write and by the demo's bulk writer (records.user_frames); migration 0004 filled existing rows.
     name_search: Mapped[str] = mapped_column(search_text(searchtext.NAME_LENGTH), default="")
@@ -114,6 +133,9 @@ class ExchangeKey(Base):
         Index("ix_exchange_keys_user_id", "user_id"),
         Index("ix_exchange_keys_fingerprint", "fingerprint"),
         Index("ix_exchange_keys_exchange_diagnosis", "exchange", "last_diagnosis"),
+        Index("ix_exchange_keys_cohort", "id", "status", "kind", "exchange"),
+        Index("ix_exchange_keys_non_customer", "kind", "id",
+              sqlite_where=text("kind <> 'customer'"), postgresql_where=text("kind <> 'customer'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -141,6 +163,7 @@ class ExchangeKey(Base):
     # AES-GCM sealed credentials; the associated data binds user, key id, exchange and credential_version.
     credential_blob: Mapped[bytes] = mapped_column(LargeBinary)
     credential_version: Mapped[int] = mapped_column(default=1)
+    kind: Mapped[str] = mapped_column(String(10), default=_owner_kind, server_default=CUSTOMER)
 
 
 # Key fragments are matched in any case (an agent retypes `AbC1` as `abc1`); keys are ASCII, so lower() is
@@ -155,6 +178,9 @@ class ConnectionTest(Base):
         Index("ix_connection_tests_key_started", "key_id", "started_at"),
         Index("ix_connection_tests_started", "started_at"),
         Index("ix_connection_tests_exchange_started", "exchange", "started_at"),
+        # Failed tests only, covering the bulk cohort preview (migration 0005).
+        Index("ix_connection_tests_failed", "started_at", "key_id", "exchange",
+              sqlite_where=text("outcome = 'failed'"), postgresql_where=text("outcome = 'failed'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -221,8 +247,12 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_actor_at", "actor", "at"),
-        Index("ix_audit_events_subject_key", "subject_key_id"),
-        Index("ix_audit_events_subject_user", "subject_user_id"),
+        # Audit search (migration 0005): every filter's index ends with the time, for newest-first pages.
+        Index("ix_audit_events_subject_key_at", "subject_key_id", "at"),
+        Index("ix_audit_events_subject_user_at", "subject_user_id", "at"),
+        Index("ix_audit_events_action_at", "action", "at"),
+        # Ticket prefix search; on PostgreSQL the expression is lower(ticket) COLLATE "C" (byte order).
+        Index("ix_audit_events_ticket", func.lower(text("ticket")), "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
