@@ -1,6 +1,6 @@
-"""Kraken's documented shapes, read by the real ccxt clients against the sandbox (issue #12, findings 1 and 2):
-the Futures key check's `{general, transfer}` access levels, GetApiKeyInfo's encodings, and key settings
-that cannot be read after the balance call worked."""
+"""Kraken's documented shapes, read by the real ccxt clients against the sandbox (issue #12, findings 1
+and 2): the Futures key check's `{general, transfer}` access levels, GetApiKeyInfo's encodings, and key
+settings that cannot be read after the balance call worked."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from test_conntest_support import TIMEOUT_FAULT_S, make_key, paths, run_key
 
 from nbsupport.conntest.classify import Egress, Evidence, key_settings_findings, verdict
+from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import STRATEGY_SCOPES, Diagnosis, Scope, ScopeState
 from nbsupport.sandbox import Fault, SandboxServer, demo_cast
 from nbsupport.venues import kraken_facts as facts
@@ -97,8 +98,6 @@ def test_futures_key_check_refusal_in_the_documented_401_shape_reads_as_refused_
 ) -> None:
     key = make_key(sandbox, "fut-known", product="futures")
     stranger = make_key(sandbox, "fut-other-secret", product="futures")
-    from nbsupport.credentials import Credentials
-
     # The key exists, the secret is another key's: accounts and the key check both refuse it.
     result = run_key(sandbox, key, credentials=Credentials(key.api_key, stranger.secret))
     assert result.diagnosis == Diagnosis.CREDENTIALS_REJECTED
@@ -160,7 +159,7 @@ def test_a_rate_limit_on_key_info_still_stops_the_plan(sandbox: SandboxServer) -
     assert (result.diagnosis, paths(sandbox, key)) == ("rate_limited", ["Balance", "GetApiKeyInfo"])
 
 
-# --- GetApiKeyInfo's documented encodings and the expiry it implies ------------------------------------------
+# --- GetApiKeyInfo's documented encodings and the expiry it implies -----------------------------------------
 
 
 def _evidence() -> Evidence:
@@ -176,8 +175,8 @@ def test_valid_until_in_the_past_is_key_expired() -> None:
 
 
 def test_zero_valid_until_and_query_window_mean_unset() -> None:
-    info = parse_key_info({"permissions": ["query-funds"], "validUntil": "0", "queryFrom": "0", "queryTo": "0",
-                           "ipAllowlist": [], "nonceWindow": 0})
+    info = parse_key_info({"permissions": ["query-funds"], "validUntil": "0", "queryFrom": "0",
+                           "queryTo": "0", "ipAllowlist": [], "nonceWindow": 0})
     assert (info.expires_at, info.query_from, info.query_to) == (None, None, None)
     assert (info.ip_allowlist, info.ip_restricted, info.nonce_window) == ([], False, 0)
 

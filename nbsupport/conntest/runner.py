@@ -54,6 +54,9 @@ Progress = Callable[[ProgressEvent], None]
 # and with it the chance that the key was saved under the wrong product.
 _SIBLING_ANSWERS = frozenset({ErrorKind.AUTH, ErrorKind.AMBIGUOUS_AUTH, ErrorKind.DENIED, ErrorKind.IP_DENIED,
                               ErrorKind.EXPIRED, ErrorKind.OTP, ErrorKind.NONCE})
+# A key-settings call that answered something unusable (an HTML 404, a 5xx, a garbage body) says nothing
+# about the key: the state-free probes still can. The other terminal kinds stop the plan there.
+_KEY_INFO_STOPS = TERMINAL_KINDS - {ErrorKind.UNAVAILABLE, ErrorKind.GARBAGE}
 
 
 class _Run:
@@ -123,13 +126,13 @@ class _Run:
         self.emit("balance", "ok")
         self.evidence.scopes[Scope.QUERY_FUNDS] = ScopeState.GRANTED
         info, error = self._key_info(wire)
-        # A key-settings answer in an unexpected shape is no reason to stop: the scope probes still work.
-        if error is not None and error.kind in TERMINAL_KINDS and error.kind is not ErrorKind.GARBAGE:
+        if error is not None and error.kind in _KEY_INFO_STOPS:
             self.evidence.fail(DIAGNOSIS_BY_KIND[error.kind], error)
             return
         if info is not None:
             self._apply_key_info(info, balance_ok=True)
         else:
+            self._key_info_unavailable(error)
             self._probe_scopes(wire)
 
     def _key_info(self, wire: Wire) -> tuple[KeyInfo | None, VenueError | None]:
@@ -145,6 +148,14 @@ class _Run:
         shown = ", ".join(f"{k}={v}" for k, v in info.summary.items() if k != "permissions")
         self.emit("key_info", "ok", shown)
         return info, None
+
+    def _key_info_unavailable(self, error: VenueError | None) -> None:
+        """Say so when the key's settings could not be read and probes stand in. A venue (or region) that
+        has no such call (`not_supported`: Kraken's `EGeneral:Unknown method`) is the probes' normal case."""
+        if error is not None and error.kind is not ErrorKind.NOT_SUPPORTED:
+            self.evidence.warnings.append(
+                f"key settings were unavailable ({error.kind.value}: {error.code}): the scopes were checked "
+                "by state-free probes instead")
 
     def _apply_key_info(self, info: KeyInfo, *, balance_ok: bool) -> None:
         self.evidence.key_info = info
@@ -215,7 +226,7 @@ class _Run:
                 # Settings that grant everything yet a refused balance: nothing here explains it.
                 self.evidence.fail(Diagnosis.MISSING_PERMISSION if missing else Diagnosis.UNKNOWN, error)
             return
-        if info_error is not None and info_error.kind in TERMINAL_KINDS:
+        if info_error is not None and info_error.kind in _KEY_INFO_STOPS:
             self.evidence.fail(DIAGNOSIS_BY_KIND[info_error.kind], info_error)
             return
         if error.kind is ErrorKind.DENIED and info_error is not None and info_error.kind is ErrorKind.DENIED:
@@ -224,6 +235,7 @@ class _Run:
             return
         if error.kind is ErrorKind.DENIED:
             self.evidence.scopes[Scope.QUERY_FUNDS] = ScopeState.MISSING
+            self._key_info_unavailable(info_error)
             self._probe_scopes(wire)
             if self.evidence.failure is not None:
                 return
