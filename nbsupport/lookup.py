@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
-from nbsupport.keys import KeyView, key_view
+from nbsupport.keys import KeyView, key_view, shared_keys
 from nbsupport.plain import iso_fields
 
 MAX_QUERY_LENGTH = 500
@@ -172,5 +172,6 @@ def lookup(session: Session, text: str, limit: int = MAX_RESULTS) -> LookupResul
     for user in session.scalars(select(User).where(User.id.in_(user_ids)).order_by(User.id)):
         result.users.append(UserCard(user.id, user.email, user.display_name, user.strategy, user.created_at,
                                      envelopes.get(user.id)))
-    result.keys = [key_view(r, envelopes.get(r.user_id)) for r in matched]
+    shared = shared_keys(session, matched)
+    result.keys = [key_view(r, envelopes.get(r.user_id), shared_with=shared.get(r.id, ())) for r in matched]
     return result

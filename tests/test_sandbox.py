@@ -594,6 +594,7 @@ def test_wrong_product_cases_carry_both_the_registered_and_the_claimed_product()
 # name -> (the call a connection test would make, the ccxt error it meets, text in it); None = it works.
 CAST_PROBES: dict[str, tuple[str, type[Exception] | None, str]] = {
     "healthy-spot": ("privatePostBalance", None, ""),
+    "shared-key": ("privatePostBalance", None, ""),
     "healthy-futures": ("privateGetAccounts", None, ""),
     "healthy-spot-no-key-info": ("privatePostGetApiKeyInfo", ccxt.ExchangeError, "EGeneral:Unknown method"),
     "egress-allowlisted": ("privatePostBalance", ccxt.PermissionDenied, "Permission denied"),

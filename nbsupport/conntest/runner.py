@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from nbsupport.config import Settings
@@ -91,6 +92,11 @@ class _Run:
     # --- the plan ----------------------------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.meta.shared_with:
+            copies = ", ".join(f"key {s.key_id} (user {s.user_id})" for s in self.meta.shared_with)
+            self.evidence.warnings.append(
+                f"this API key is also stored as {copies}: two systems signing with one key clash on its "
+                "nonces (rejected nonces, a locked-out strategy); keep one copy and delete the others")
         self.emit("preflight", "running")
         pre = run_preflight(self.credentials, self.meta, self.venue, self.started)
         self.evidence.warnings.extend(pre.warnings)
@@ -327,8 +333,7 @@ def test_credentials(
     guard_ccxt_logger()
     meta = key_meta or KeyMeta(exchange=exchange_id)
     if meta.exchange != exchange_id:
-        meta = KeyMeta(meta.key_id, exchange_id, meta.required_scopes, meta.expires_at, meta.rotated_at,
-                       meta.ip_whitelist)
+        meta = replace(meta, exchange=exchange_id)
     return run_plan(_Run(credentials, meta, settings, progress))
 
 

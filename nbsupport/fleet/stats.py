@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from nbsupport.db.models import ExchangeKey
 from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
 from nbsupport.fleet.incidents import Incident, IncidentRule, detect_incidents
 from nbsupport.fleet.rollups import FAILED, utc_day
-from nbsupport.keys import ROTATION_DAYS, utcnow
+from nbsupport.keys import GONE_STATUSES, ROTATION_DAYS, utcnow
 
 EXPIRY_WARNING_DAYS = 14
 TOP_DIAGNOSES = 5
@@ -72,6 +73,7 @@ class SecurityPosture:
     rotation_overdue: int  # last rotated (or created) more than ROTATION_DAYS ago
     expiring_soon: int  # expires today or within EXPIRY_WARNING_DAYS
     expired: int
+    shared: int = 0  # keys in use whose API key is stored more than once (for another user, or twice)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,7 +246,19 @@ def security_posture(session: Session, today: date, exchange: str | None = None)
     if exchange:
         query = query.where(k.exchange == exchange)
     row = session.execute(query).one()
-    return SecurityPosture(*(int(v) for v in row))
+    return SecurityPosture(*(int(v) for v in row), shared=_shared_keys(session, exchange))
+
+
+def _shared_keys(session: Session, exchange: str | None) -> int:
+    """Keys in use whose API key another key in use holds too. Not a rollup: one pass over the fingerprint
+    index (benchmarks/bench_fleet.py gives its cost at 1 M keys)."""
+    in_use = ExchangeKey.status.not_in(GONE_STATUSES)
+    repeated = (select(ExchangeKey.fingerprint).where(in_use).group_by(ExchangeKey.fingerprint)
+                .having(func.count() > 1))
+    query = select(func.count()).select_from(ExchangeKey).where(in_use, ExchangeKey.fingerprint.in_(repeated))
+    if exchange:
+        query = query.where(ExchangeKey.exchange == exchange)
+    return int(session.scalar(query) or 0)
 
 
 def failure_stats(
