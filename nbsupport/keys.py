@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ccxt
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from nbsupport import crypto
 from nbsupport.credentials import Credentials, mask
-from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
+from nbsupport.db.models import EnvelopeKey, ExchangeKey, KeyFingerprintCount, User
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
 from nbsupport.plain import iso_fields
 
@@ -172,6 +172,15 @@ def shared_keys(session: Session, rows: Sequence[ExchangeKey]) -> dict[int, list
     ).all()
     return {row.id: [SharedKey(key_id, user_id) for key_id, user_id, fp in found
                      if fp == row.fingerprint and key_id != row.id] for row in rows}
+
+
+def rebuild_fingerprint_counts(session: Session) -> None:
+    """Recompute `key_fingerprint_counts` from exchange_keys (the triggers of migration 0006 keep it current;
+    a bulk load that suspends them calls this, through fleet.rollups.rebuild_rollups)."""
+    session.execute(delete(KeyFingerprintCount))
+    in_use = select(ExchangeKey.fingerprint, func.count()).where(ExchangeKey.status.not_in(GONE_STATUSES))
+    session.execute(insert(KeyFingerprintCount).from_select(
+        ["fingerprint", "n"], in_use.group_by(ExchangeKey.fingerprint)))
 
 
 def shared_with(session: Session, key_id: int) -> list[SharedKey]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import inspect, update
+from sqlalchemy import delete, inspect, select, update
 from test_conntest_support import credentials_of, make_key, sandbox_settings
 
 from nbsupport.audit import Actor
@@ -16,9 +16,9 @@ from nbsupport.conntest import run_retest
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
-from nbsupport.db.models import ExchangeKey
+from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
 from nbsupport.fleet.stats import security_posture
-from nbsupport.keys import SharedKey, add_key, shared_with
+from nbsupport.keys import SharedKey, add_key, rebuild_fingerprint_counts, shared_with
 from nbsupport.lookup import lookup
 from nbsupport.sandbox import SandboxServer
 
@@ -112,3 +112,30 @@ def test_retest_of_a_shared_key_warns_that_the_copies_clash_on_nonces(
     alone = make_key(sandbox, "alone-retest")
     single, _ = store(console, keyring, "cy@example.com", credentials=credentials_of(alone))
     assert not any("also stored" in w for w in run_retest(console, single, actor=AGENT).warnings)
+
+
+def _counts(console: Console) -> dict[str, int]:
+    with console.session() as session:
+        rows = session.execute(select(KeyFingerprintCount.fingerprint, KeyFingerprintCount.n))
+        return {fp: n for fp, n in rows}
+
+
+def test_fingerprint_counts_kept_by_triggers_equal_a_rebuild(
+    console: Console, keyring: MasterKeyring
+) -> None:
+    first, _ = store(console, keyring, "ann@example.com")
+    second, _ = store(console, keyring, "bob@example.com")
+    store(console, keyring, "cy@example.com", api_key=API_KEY[::-1])
+    gone, _ = store(console, keyring, "dee@example.com", api_key="X" + API_KEY[1:])
+    with console.session() as session:
+        session.execute(update(ExchangeKey).where(ExchangeKey.id == second).values(status="revoked"))
+        session.execute(update(ExchangeKey).where(ExchangeKey.id == first).values(last_outcome="ok"))
+        session.execute(delete(ExchangeKey).where(ExchangeKey.id == gone))
+    kept = _counts(console)
+    assert sorted(kept.values()) == [1, 1]
+    with console.session() as session:
+        session.execute(update(ExchangeKey).where(ExchangeKey.id == second).values(status="active"))
+    assert sorted(_counts(console).values()) == [1, 2]
+    with console.session() as session:
+        rebuild_fingerprint_counts(session)
+    assert sorted(_counts(console).values()) == [1, 2]

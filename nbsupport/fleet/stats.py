@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from nbsupport.db.models import ExchangeKey
+from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
 from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
 from nbsupport.fleet.incidents import Incident, IncidentRule, detect_incidents
 from nbsupport.fleet.rollups import FAILED, utc_day
@@ -250,14 +250,15 @@ def security_posture(session: Session, today: date, exchange: str | None = None)
 
 
 def _shared_keys(session: Session, exchange: str | None) -> int:
-    """Keys in use whose API key another key in use holds too. Not a rollup: one pass over the fingerprint
-    index (benchmarks/bench_fleet.py gives its cost at 1 M keys)."""
-    in_use = ExchangeKey.status.not_in(GONE_STATUSES)
-    repeated = (select(ExchangeKey.fingerprint).where(in_use).group_by(ExchangeKey.fingerprint)
-                .having(func.count() > 1))
-    query = select(func.count()).select_from(ExchangeKey).where(in_use, ExchangeKey.fingerprint.in_(repeated))
-    if exchange:
-        query = query.where(ExchangeKey.exchange == exchange)
+    """Keys in use whose API key another key in use holds too: from the fingerprint counts kept by triggers
+    (migration 0006), whose rows with n > 1 sit in a small partial index; a venue filter joins those few
+    fingerprints back to their keys."""
+    counts = KeyFingerprintCount
+    if not exchange:
+        return int(session.scalar(select(func.coalesce(func.sum(counts.n), 0)).where(counts.n > 1)) or 0)
+    query = (select(func.count()).select_from(ExchangeKey)
+             .join(counts, counts.fingerprint == ExchangeKey.fingerprint)
+             .where(counts.n > 1, ExchangeKey.exchange == exchange, ExchangeKey.status.not_in(GONE_STATUSES)))
     return int(session.scalar(query) or 0)
 
 
