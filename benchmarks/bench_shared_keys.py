@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,20 +23,11 @@ from sqlalchemy.orm import Session
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench_fleet import timed  # noqa: E402 (median seconds after one warm-up run)
+
 from nbsupport.db.models import ExchangeKey  # noqa: E402
 from nbsupport.fleet.stats import _shared_keys, security_posture  # noqa: E402
 from nbsupport.keys import shared_with  # noqa: E402
-
-
-def timed(fn: Callable[[], object], rounds: int) -> tuple[float, object]:
-    """Median milliseconds over `rounds` warm runs (one untimed run first) and the last result."""
-    result = fn()
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        result = fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples), result
 
 
 def main() -> int:
@@ -52,15 +40,15 @@ def main() -> int:
     with Session(engine) as session:
         keys = int(session.scalar(select(func.count()).select_from(ExchangeKey)) or 0)
         some_ids = list(session.scalars(select(ExchangeKey.id).order_by(ExchangeKey.id).limit(200)))
-        posture_ms, posture = timed(lambda: security_posture(session, today), args.rounds)
-        shared_ms, shared = timed(lambda: _shared_keys(session, None), args.rounds)
-        venue_ms, _ = timed(lambda: _shared_keys(session, "kraken"), args.rounds)
-        one_ms, _ = timed(lambda: [shared_with(session, i) for i in some_ids], 1)
+        posture_s, posture = timed(lambda: security_posture(session, today), args.rounds)
+        shared_s, shared = timed(lambda: _shared_keys(session, None), args.rounds)
+        venue_s, _ = timed(lambda: _shared_keys(session, "kraken"), args.rounds)
+        all_s, _ = timed(lambda: [shared_with(session, i) for i in some_ids], 1)
     print(f"{engine.dialect.name}, {keys:,} keys, load average {os.getloadavg()[0]:.1f}")
-    print(f"  security_posture (all figures)      {posture_ms:8.1f} ms  -> {posture}")
-    print(f"  of which the shared-key count       {shared_ms:8.1f} ms  -> {shared}")
-    print(f"  shared-key count, one venue         {venue_ms:8.1f} ms")
-    print(f"  keys.shared_with, per key           {one_ms / max(len(some_ids), 1):8.2f} ms")
+    print(f"  security_posture (all figures)      {posture_s * 1000:8.1f} ms  -> {posture}")
+    print(f"  of which the shared-key count       {shared_s * 1000:8.1f} ms  -> {shared}")
+    print(f"  shared-key count, one venue         {venue_s * 1000:8.1f} ms")
+    print(f"  keys.shared_with, per key           {all_s * 1000 / max(len(some_ids), 1):8.2f} ms")
     return 0
 
 

@@ -256,9 +256,10 @@ def _shared_keys(session: Session, exchange: str | None) -> int:
     counts = KeyFingerprintCount
     if not exchange:
         return int(session.scalar(select(func.coalesce(func.sum(counts.n), 0)).where(counts.n > 1)) or 0)
-    query = (select(func.count()).select_from(ExchangeKey)
-             .join(counts, counts.fingerprint == ExchangeKey.fingerprint)
-             .where(counts.n > 1, ExchangeKey.exchange == exchange, ExchangeKey.status.not_in(GONE_STATUSES)))
+    repeated = select(counts.fingerprint).where(counts.n > 1)
+    query = select(func.count()).select_from(ExchangeKey).where(
+        ExchangeKey.fingerprint.in_(repeated), ExchangeKey.exchange == exchange,
+        ExchangeKey.status.not_in(GONE_STATUSES))
     return int(session.scalar(query) or 0)
 
 
