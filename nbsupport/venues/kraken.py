@@ -58,13 +58,31 @@ PERMISSION_SCOPES: dict[str, Scope] = {
     facts.SPOT_PERMISSION_WITHDRAW: Scope.WITHDRAW,
 }
 
-# `EAPI:Invalid key` also answers a disabled or expired key (kraken_facts): expiry is told from the stored
-# expiry or `validUntil`, never from this error.
-_AUTH = (facts.SPOT_INVALID_KEY, facts.SPOT_INVALID_SIGNATURE, "ESession:Invalid session")
-_RATE = ("EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded", "EGeneral:Too many requests")
-_UNAVAILABLE_PREFIXES = ("EService:", "EDatabase:", "EGeneral:Internal error")
-# A refusal of the order/cancel/withdraw content: the permission check had already passed.
-_CONTENT_PREFIXES = ("EOrder:", "EFunding:", "EGeneral:Invalid arguments", "EQuery:")
+# Kraken spot's error strings -> what they say about a request, first match wins (sources: kraken_facts).
+# A plain table on purpose: the error guide checks its patterns against it. `EAPI:Invalid key` also
+# answers a disabled or expired key, so expiry is told from the stored expiry or `validUntil`, never from
+# this error.
+ERROR_PREFIXES: tuple[tuple[str, ErrorKind], ...] = (
+    (facts.SPOT_INVALID_KEY, ErrorKind.AUTH),
+    (facts.SPOT_INVALID_SIGNATURE, ErrorKind.AUTH),
+    ("ESession:Invalid session", ErrorKind.AUTH),
+    # An address outside the allowlist is answered the same way (unconfirmed, kraken_facts).
+    (facts.SPOT_PERMISSION_DENIED, ErrorKind.DENIED),
+    (facts.SPOT_INVALID_NONCE, ErrorKind.NONCE),
+    (facts.SPOT_TEMPORARY_LOCKOUT, ErrorKind.LOCKOUT),
+    (facts.SPOT_RATE_LIMIT, ErrorKind.RATE_LIMIT),
+    ("EOrder:Rate limit exceeded", ErrorKind.RATE_LIMIT),
+    ("EGeneral:Too many requests", ErrorKind.RATE_LIMIT),
+    ("EService:", ErrorKind.UNAVAILABLE),
+    ("EDatabase:", ErrorKind.UNAVAILABLE),
+    ("EGeneral:Internal error", ErrorKind.UNAVAILABLE),
+    (facts.SPOT_UNKNOWN_METHOD, ErrorKind.NOT_SUPPORTED),
+    # A refusal of the order/cancel/withdraw content: the permission check had already passed.
+    ("EOrder:", ErrorKind.ORDER_REJECTED),
+    ("EFunding:", ErrorKind.ORDER_REJECTED),
+    ("EGeneral:Invalid arguments", ErrorKind.ORDER_REJECTED),
+    ("EQuery:", ErrorKind.ORDER_REJECTED),
+)
 
 
 class NonceClock:
@@ -142,24 +160,20 @@ def parse_key_info(result: dict[str, Any]) -> KeyInfo:
 
 
 def kraken_error_kind(error: str) -> ErrorKind:
-    if error.startswith(_AUTH):
-        return ErrorKind.AUTH
-    if error.startswith("EGeneral:Permission denied"):
-        return ErrorKind.EXPIRED if "expired" in error.lower() else ErrorKind.DENIED
-    if "otp" in error.lower():
+    """`ERROR_PREFIXES`, after the three rules a prefix cannot say: an expiry or an OTP named in the text
+    (third-party wording, kept tolerant), and a nonce refusal in any category."""
+    lowered = error.lower()
+    if error.startswith(facts.SPOT_PERMISSION_DENIED) and "expired" in lowered:
+        return ErrorKind.EXPIRED
+    authenticated = not error.startswith((facts.SPOT_INVALID_KEY, facts.SPOT_INVALID_SIGNATURE,
+                                          "ESession:Invalid session", facts.SPOT_PERMISSION_DENIED))
+    if authenticated and "otp" in lowered:
         return ErrorKind.OTP
     if error.endswith(":Invalid nonce"):
         return ErrorKind.NONCE
-    if error == "EGeneral:Temporary lockout":
-        return ErrorKind.LOCKOUT
-    if error.startswith(_RATE):
-        return ErrorKind.RATE_LIMIT
-    if error.startswith(_UNAVAILABLE_PREFIXES):
-        return ErrorKind.UNAVAILABLE
-    if error.startswith(facts.SPOT_UNKNOWN_METHOD):
-        return ErrorKind.NOT_SUPPORTED
-    if error.startswith(_CONTENT_PREFIXES):
-        return ErrorKind.ORDER_REJECTED
+    for prefix, kind in ERROR_PREFIXES:
+        if error.startswith(prefix):
+            return kind
     return ErrorKind.OTHER
 
 
