@@ -13,10 +13,11 @@ from test_conntest_support import TIMEOUT_FAULT_S, make_key, paths, run_key
 from nbsupport.conntest.classify import Egress, Evidence, key_settings_findings, verdict
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import STRATEGY_SCOPES, Diagnosis, Scope, ScopeState
-from nbsupport.sandbox import Fault, SandboxServer, demo_cast
+from nbsupport.sandbox import Fault, SandboxServer, demo_cast, wire
 from nbsupport.venues import kraken_facts as facts
-from nbsupport.venues.kraken import parse_key_info
-from nbsupport.venues.krakenfutures import parse_key_check
+from nbsupport.venues.base import ErrorKind
+from nbsupport.venues.kraken import kraken_error_kind, parse_key_info
+from nbsupport.venues.krakenfutures import ERROR_KINDS, parse_key_check
 
 STRATEGY = frozenset(STRATEGY_SCOPES)
 READ_ONLY = frozenset({Scope.QUERY_FUNDS, Scope.QUERY_OPEN_ORDERS, Scope.QUERY_CLOSED_ORDERS})
@@ -197,3 +198,20 @@ def test_expired_spot_key_is_refused_as_an_invalid_key_and_told_only_by_the_stor
                                                                          facts.SPOT_INVALID_KEY)
     stored_expiry = run_key(sandbox, key, meta={"expires_at": past})
     assert (stored_expiry.diagnosis, stored_expiry.requests) == ("key_expired", 0)
+
+
+# --- one table per venue, read by the engine and answered by the sandbox -----------------------------------
+
+
+def test_every_documented_futures_error_name_has_a_kind() -> None:
+    assert set(facts.FUTURES_ERROR_NAMES) - set(ERROR_KINDS) == set()
+    assert ERROR_KINDS[facts.FUTURES_AUTHENTICATION_ERROR] is ErrorKind.AUTH
+    assert ERROR_KINDS[facts.FUTURES_UNAVAILABLE] is ErrorKind.UNAVAILABLE
+
+
+def test_spot_reads_what_the_sandbox_answers_for_each_documented_refusal() -> None:
+    assert kraken_error_kind(wire.SPOT_KEY_EXPIRED) is ErrorKind.AUTH  # expired = invalid key
+    assert wire.SPOT_IP_NOT_ALLOWED == facts.SPOT_IP_NOT_ALLOWED_ANSWER  # the one unconfirmed fact
+    assert kraken_error_kind(wire.SPOT_IP_NOT_ALLOWED) is ErrorKind.DENIED
+    assert kraken_error_kind(facts.SPOT_UNKNOWN_METHOD) is ErrorKind.NOT_SUPPORTED
+    assert kraken_error_kind(facts.SPOT_TEMPORARY_LOCKOUT) is ErrorKind.LOCKOUT
