@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
-from nbsupport.keys import KeyView, fingerprint, key_view
+from nbsupport.keys import KeyView, fingerprint, key_view, shared_keys
 from nbsupport.plain import iso_fields
 from nbsupport.searchtext import fold
 
@@ -343,6 +343,7 @@ def lookup(session: Session, text: str, limit: int = MAX_RESULTS) -> LookupResul
         rows.update((row.id, row) for row in extra[:MAX_KEYS])
     position = {u: i for i, u in enumerate(user_ids)}
     ordered = sorted(rows.values(), key=lambda r: (position[r.user_id], r.id not in hits.keys, r.id))
-    result.keys = [key_view(r, envelopes.get(r.user_id)) for r in ordered]
+    shared = shared_keys(session, ordered)
+    result.keys = [key_view(r, envelopes.get(r.user_id), shared_with=shared.get(r.id, ())) for r in ordered]
     result.key_why = {key_id: hit.why for key_id, (_, hit) in hits.keys.items() if key_id in rows}
     return result

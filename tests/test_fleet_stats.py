@@ -145,6 +145,7 @@ def test_security_posture_leaves_revoked_keys_out(dataset: Console) -> None:
         "rotation_overdue": 2,
         "expiring_soon": 1,
         "expired": 1,
+        "shared": 0,
     }
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbsupport.diagnosis import STRATEGY_SCOPES
+
+if TYPE_CHECKING:
+    from nbsupport.keys import SharedKey
 
 
 class RetestRefused(Exception):
@@ -39,6 +42,8 @@ class KeyMeta:
     rotated_at: datetime | None = None
     # The addresses the user says they whitelisted on the venue (stored at key entry).
     ip_whitelist: tuple[str, ...] = ()
+    # Other stored keys holding the same API key (nbsupport.keys.shared_with), read with the key.
+    shared_with: tuple[SharedKey, ...] = ()
 
 
 @dataclass

@@ -229,6 +229,21 @@ class PlacedOrdersDay(Base):
     orders_filled: Mapped[int] = mapped_column(default=0)
 
 
+class KeyFingerprintCount(Base):
+    """Keys in use (status not revoked or deleted) per API key fingerprint, kept by triggers on exchange_keys
+    (migration 0006; `keys.rebuild_fingerprint_counts` recomputes it): shared keys count from the rows
+    with n > 1, a partial index, without scanning every key."""
+
+    __tablename__ = "key_fingerprint_counts"
+    __table_args__ = (
+        Index("ix_key_fingerprint_counts_shared", "n", sqlite_where=text("n > 1"),
+              postgresql_where=text("n > 1")),
+    )
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class RetestLease(Base):
     """At most one connection test per key at a time, across threads and processes."""
 

@@ -35,6 +35,7 @@ from nbsupport.db.rollup_models import (
     RecoveryRollupDaily,
 )
 from nbsupport.fleet.kinds import CUSTOMER
+from nbsupport.keys import rebuild_fingerprint_counts
 
 FAILED = "failed"
 # How many of a key's latest tests one read looks at to find where its failure episode opened.
@@ -196,6 +197,7 @@ def rebuild_rollups_in(session: Session) -> None:
             + _posture_select_sql(dialect)
         )
     )
+    rebuild_fingerprint_counts(session)
 
 
 def _add(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> None:

@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
 from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
 from nbsupport.fleet.incidents import Incident, IncidentRule, detect_incidents
 from nbsupport.fleet.kinds import CUSTOMER_ONLY, kinds_counted
 from nbsupport.fleet.rollups import FAILED, utc_day
-from nbsupport.keys import ROTATION_DAYS, utcnow
+from nbsupport.keys import GONE_STATUSES, ROTATION_DAYS, utcnow
 
 EXPIRY_WARNING_DAYS = 14
 TOP_DIAGNOSES = 5
@@ -73,6 +74,7 @@ class SecurityPosture:
     rotation_overdue: int  # last rotated (or created) more than ROTATION_DAYS ago
     expiring_soon: int  # expires today or within EXPIRY_WARNING_DAYS
     expired: int
+    shared: int = 0  # keys in use whose API key is stored more than once (for another user, or twice)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,7 +249,21 @@ def security_posture(
     if exchange:
         query = query.where(k.exchange == exchange)
     row = session.execute(query).one()
-    return SecurityPosture(*(int(v) for v in row))
+    return SecurityPosture(*(int(v) for v in row), shared=_shared_keys(session, exchange))
+
+
+def _shared_keys(session: Session, exchange: str | None) -> int:
+    """Keys in use whose API key another key in use holds too: from the fingerprint counts kept by triggers
+    (migration 0006), whose rows with n > 1 sit in a small partial index; a venue filter joins those few
+    fingerprints back to their keys."""
+    counts = KeyFingerprintCount
+    if not exchange:
+        return int(session.scalar(select(func.coalesce(func.sum(counts.n), 0)).where(counts.n > 1)) or 0)
+    repeated = select(counts.fingerprint).where(counts.n > 1)
+    query = select(func.count()).select_from(ExchangeKey).where(
+        ExchangeKey.fingerprint.in_(repeated), ExchangeKey.exchange == exchange,
+        ExchangeKey.status.not_in(GONE_STATUSES))
+    return int(session.scalar(query) or 0)
 
 
 def failure_stats(

@@ -38,6 +38,11 @@ def scopes_text(view: KeyView) -> str:
     )
 
 
+def shared_text(view: KeyView) -> str:
+    """`user 12 (key 45)` for each other stored copy of this API key; empty when there is none."""
+    return ", ".join(f"user {s.user_id} (key {s.key_id})" for s in view.shared_with)
+
+
 def key_row(view: KeyView) -> dict[str, Any]:
     """One row of the keys table; every value is masked metadata."""
     rotation = badges.rotation_badge(view)
@@ -62,6 +67,7 @@ def key_row(view: KeyView) -> dict[str, Any]:
         "tested": utc_text(view.last_test_at, empty="—"),
         "envelope key": view.envelope_version or "—",
         "status": view.status,
+        "also stored for": shared_text(view) or "—",
     }
 
 
@@ -124,4 +130,9 @@ def key_card(view: KeyView) -> None:
             f"**IP whitelist** {md_escape(ips)}  \n**3rd credential** {third_credential(view)}  \n"
             f"**Envelope key** {view.envelope_version or '—'} · **status** {md_escape(view.status)}"
         )
+        if view.shared_with:
+            copies = ", ".join(
+                f"[user {s.user_id}]({user_url(s.user_id)}) ([key {s.key_id}]({key_url(s.key_id)}))"
+                for s in view.shared_with)
+            st.warning(f"Also stored for {copies}: two systems signing with one API key clash on its nonces.")
         st.caption(f"Last test: {utc_text(view.last_test_at, empty='—')}")
