@@ -124,7 +124,18 @@ def set_ticket(page: Any, text: str) -> None:
 
 
 def open_key(page: Any, console: Console, key_id: int) -> None:
+    """The key's stable link, as a new page load (a new Streamlit session)."""
     page.goto(f"{console.url}/key_detail?key={key_id}")
+    page.get_by_text("Latest diagnosis").wait_for(timeout=60_000)
+    settle(page)
+
+
+def open_key_in_app(page: Any, key_id: int) -> None:
+    """The key from inside the session (its ticket kept): Key detail in the navigation, the id typed in."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Key detail", exact=True).click()
+    field = page.get_by_role("textbox", name="Key id")
+    field.fill(str(key_id))
+    field.press("Enter")
     page.get_by_text("Latest diagnosis").wait_for(timeout=60_000)
     settle(page)
 
@@ -135,7 +146,11 @@ def click_retest(page: Any) -> None:
 
 def wait_running(page: Any) -> None:
     """The balance request is under way: the sandbox now hangs for SLOW_S."""
-    page.get_by_text(re.compile(r"Balance.*running")).first.wait_for(timeout=20_000)
+    try:
+        page.get_by_text(re.compile(r"Balance.*running")).first.wait_for(timeout=20_000)
+    except Exception:
+        page.screenshot(path=str(SCREENSHOTS / "failed-wait-running.png"))
+        raise
 
 
 def wait_finished(page: Any) -> None:
@@ -153,7 +168,7 @@ def test_a_second_click_during_a_slow_retest_attaches_to_it_and_shows_its_verdic
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
     set_ticket(visitor, "ZD-1101")
-    open_key(visitor, agent_console, key_id)
+    open_key_in_app(visitor, key_id)
     click_retest(visitor)
     wait_running(visitor)
     button = visitor.get_by_role("button", name="Re-test")
@@ -174,7 +189,7 @@ def test_stop_during_a_retest_still_ends_with_the_verdict(visitor: Any, agent_co
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
     set_ticket(visitor, "ZD-1102")
-    open_key(visitor, agent_console, key_id)
+    open_key_in_app(visitor, key_id)
     click_retest(visitor)
     wait_running(visitor)
     stop = visitor.get_by_role("button", name="Stop")
@@ -191,7 +206,7 @@ def test_leaving_the_key_page_and_coming_back_shows_the_live_test_then_its_verdi
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
     set_ticket(visitor, "ZD-1103")
-    open_key(visitor, agent_console, key_id)
+    open_key_in_app(visitor, key_id)
     click_retest(visitor)
     wait_running(visitor)
     nav = visitor.locator('[data-testid="stSidebarNav"]')
@@ -212,7 +227,7 @@ def test_a_reload_and_a_second_agent_both_follow_the_running_test(
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
     set_ticket(visitor, "ZD-1104")
-    open_key(visitor, agent_console, key_id)
+    open_key_in_app(visitor, key_id)
     click_retest(visitor)
     wait_running(visitor)
     visitor.reload()
@@ -236,7 +251,7 @@ def test_the_cooldown_refusal_says_its_sentence_once(visitor: Any, agent_console
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "healthy-spot")
     set_ticket(visitor, "ZD-1105")
-    open_key(visitor, agent_console, key_id)
+    open_key_in_app(visitor, key_id)
     click_retest(visitor)
     wait_finished(visitor)
     click_retest(visitor)
@@ -262,7 +277,7 @@ def test_the_sidebar_ticket_is_normalised_and_used_by_the_view_and_the_retest(
     field = sidebar.get_by_role("textbox", name="Ticket reference")
     assert field.input_value() == "ZD-9998"
     assert not sidebar.get_by_text("not a ticket reference").count()
-    open_key(visitor, agent_console, key_id)
+    open_key_in_app(visitor, key_id)
     assert visitor.get_by_text("ZD-9998").first.is_visible()  # the re-test shows the session's ticket
     assert visitor.get_by_role("textbox", name=re.compile("Ticket reference \\(required\\)")).count() == 0
     click_retest(visitor)
