@@ -35,7 +35,7 @@ ANALYST = "analyst@nb.test"
 # How long the sandbox hangs on the timeout fault: the window in which the agent acts during a test.
 SLOW_S = 25.0
 # The client gives up first: the test ends as a timeout (network_error) after this long, one request.
-CLIENT_TIMEOUT_MS = 16_000
+CLIENT_TIMEOUT_MS = 14_000  # the setting allows up to 15 000
 FINISHED = "Re-test finished"
 
 
@@ -179,11 +179,11 @@ def test_a_second_click_during_a_slow_retest_attaches_to_it_and_shows_its_verdic
         button.click()
     visitor.wait_for_timeout(1500)
     check(visitor, "60-second-click-while-running")
-    assert "refused" not in body(visitor).lower()
+    assert "Re-test refused" not in body(visitor) and "already running" not in body(visitor)
     wait_finished(visitor)
     check(visitor, "61-second-click-verdict")
     text = body(visitor)
-    assert "refused" not in text.lower() and "network_error" in text
+    assert "Re-test refused" not in text and "network_error" in text
     retests = [r for r in audit_rows(agent_console, key_id) if r.action == "key.retest"]
     assert [(r.ticket, r.result) for r in retests] == [("ZD-1101", "network_error")]
 
@@ -224,30 +224,42 @@ def test_leaving_the_key_page_and_coming_back_shows_the_live_test_then_its_verdi
     check(visitor, "64-back-verdict")
 
 
-def test_a_reload_and_a_second_agent_both_follow_the_running_test(
-    visitor: Any, browser: Any, agent_console: Console
-) -> None:
+def test_a_reload_during_a_retest_follows_it_to_its_verdict(visitor: Any, agent_console: Console) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
     set_ticket(visitor, "ZD-1104")
     open_key_in_app(visitor, key_id)
     click_retest(visitor)
     wait_running(visitor)
-    visitor.reload()
+    visitor.reload()  # a new Streamlit session: nothing of the old one is left but the run's row
+    wait_running(visitor)
+    assert visitor.get_by_role("button", name="Re-test").is_disabled()
+    check(visitor, "65-reload-while-running")
+    wait_finished(visitor)
+    check(visitor, "66-reload-verdict")
+    assert "network_error" in body(visitor)
+
+
+def test_another_agent_opening_the_key_follows_the_running_test(
+    visitor: Any, browser: Any, agent_console: Console
+) -> None:
+    open_home(visitor, agent_console)
+    key_id = practice_copy(agent_console, "timeout")
+    set_ticket(visitor, "ZD-1106")
+    open_key_in_app(visitor, key_id)
+    click_retest(visitor)
     wait_running(visitor)
     other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
     try:
-        open_key(other, agent_console, key_id)
+        open_key(other, agent_console, key_id)  # the key's link, while the first agent's test runs
         wait_running(other)
         assert other.get_by_role("button", name="Re-test").is_disabled()
-        check(other, "65-second-agent-while-running")
+        check(other, "67-second-agent-while-running")
         wait_finished(other)
-        check(other, "66-second-agent-verdict")
+        check(other, "68-second-agent-verdict")
+        assert "network_error" in body(other)
     finally:
         other.context.close()
-    wait_finished(visitor)
-    check(visitor, "67-reload-verdict")
-    assert "network_error" in body(visitor)
 
 
 def test_the_cooldown_refusal_says_its_sentence_once(visitor: Any, agent_console: Console) -> None:
@@ -258,9 +270,9 @@ def test_the_cooldown_refusal_says_its_sentence_once(visitor: Any, agent_console
     click_retest(visitor)
     wait_finished(visitor)
     click_retest(visitor)
-    refusal = visitor.locator('[data-testid="stAlert"]', has_text="refused")
+    refusal = visitor.locator('[data-testid="stAlert"]', has_text="Re-test refused")
     refusal.first.wait_for(timeout=30_000)
-    check(visitor, "68-cooldown-refusal")
+    check(visitor, "69-cooldown-refusal")
     text = refusal.first.inner_text()
     assert text.count("Try again in") == 1, text
     # The first test's verdict stays on screen under the refusal.
@@ -275,7 +287,7 @@ def test_the_sidebar_ticket_is_normalised_and_used_by_the_view_and_the_retest(
     set_ticket(visitor, "not a ticket")
     sidebar = visitor.locator('[data-testid="stSidebar"]')
     sidebar.get_by_text("not a ticket reference").first.wait_for()
-    check(visitor, "69-ticket-rejected")
+    check(visitor, "70-ticket-rejected")
     set_ticket(visitor, "ZD 9998")
     field = sidebar.get_by_role("textbox", name="Ticket reference")
     for _ in range(100):  # the field shows the normalised ticket once the rerun it triggered has drawn
@@ -289,7 +301,7 @@ def test_the_sidebar_ticket_is_normalised_and_used_by_the_view_and_the_retest(
     assert visitor.get_by_role("textbox", name=re.compile("Ticket reference \\(required\\)")).count() == 0
     click_retest(visitor)
     wait_finished(visitor)
-    check(visitor, "70-ticket-used")
+    check(visitor, "71-ticket-used")
     rows = [(r.action, r.ticket) for r in audit_rows(agent_console, key_id)]
     assert ("key.view", "ZD-9998") in rows and ("key.retest", "ZD-9998") in rows
     assert all(ticket == "ZD-9998" for _, ticket in rows), rows
@@ -299,7 +311,7 @@ def test_an_agent_opening_an_analyst_page_is_told_why_in_words(visitor: Any, age
     open_home(visitor, agent_console)
     visitor.goto(f"{agent_console.url}/failure_stats")
     visitor.get_by_text(re.compile(r"Your role \(agent\) cannot open")).first.wait_for()
-    check(visitor, "71-agent-denied-stats")
+    check(visitor, "72-agent-denied-stats")
     assert visitor.get_by_text("Page not found").count() == 0
     main = visitor.locator('[data-testid="stMain"]')
     assert main.get_by_role("link", name="Key lookup").count() >= 1
@@ -309,7 +321,7 @@ def test_an_analyst_opening_a_key_link_is_told_why_in_words(visitor: Any, analys
     visitor.goto(f"{analyst_console.url}/key_detail?key=1")
     visitor.get_by_text(re.compile(r"Your role \(analyst\) cannot open")).first.wait_for(timeout=60_000)
     settle(visitor)
-    check(visitor, "72-analyst-denied-key")
+    check(visitor, "73-analyst-denied-key")
     assert visitor.get_by_text("Page not found").count() == 0
     main = visitor.locator('[data-testid="stMain"]')
     assert main.get_by_role("link", name="Failure stats").count() >= 1
