@@ -91,7 +91,8 @@ def _denied_page(identity: Identity, page_id: PageId) -> st.Page:
     return st.Page(denied, title=title, icon=icon, url_path=Path(path).stem, visibility="hidden")
 
 
-def navigation(identity: Identity) -> st.Page:
+def navigation(identity: Identity) -> tuple[st.Page, bool]:
+    """The page this request runs, and whether it is one the role may not open (it then says so)."""
     allowed = allowed_pages(identity.role)
     sections: dict[str, list[st.Page]] = {}
     for page_id in allowed:
@@ -101,18 +102,17 @@ def navigation(identity: Identity) -> st.Page:
         sections.setdefault(section, []).append(
             st.Page(path, title=title, icon=icon, url_path=Path(path).stem, default=home)
         )
-    home_section = next(iter(sections))
-    sections[home_section] += [_denied_page(identity, p) for p in PAGES if p not in allowed]
-    return st.navigation(sections)
+    denied = [_denied_page(identity, p) for p in PAGES if p not in allowed]
+    sections[next(iter(sections))] += denied
+    page = st.navigation(sections)
+    return page, any(page is d for d in denied)
 
 
-def key_links_denied(identity: Identity, page: st.Page) -> None:
+def key_links_denied(identity: Identity) -> None:
     """A key or user link (`?key=`, `?user=`) opened by a role that sees no keys lands on its home page:
     say why there, instead of silently ignoring the link."""
     if can_view_key(identity.role) or not ({"key", "user"} & set(st.query_params.keys())):
         return
-    if page.url_path not in {Path(PAGES[p][0]).stem for p in allowed_pages(identity.role)}:
-        return  # a denied page says so itself
     reason = denial(identity.role, PageId.KEY, PAGES[PageId.KEY][1])
     st.warning(f"This link opens one customer's key. {reason}", icon=":material/block:")
 
@@ -129,6 +129,7 @@ else:
     if gate.identity.demo:
         demo_banner(gate.identity)
     sidebar(gate.identity)
-    page = navigation(gate.identity)
-    key_links_denied(gate.identity, page)
+    page, denied = navigation(gate.identity)
+    if not denied:  # a denied page says why itself
+        key_links_denied(gate.identity)
     page.run()

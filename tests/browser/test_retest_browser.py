@@ -245,13 +245,14 @@ def test_another_agent_opening_the_key_follows_the_running_test(
 ) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
-    set_ticket(visitor, "ZD-1106")
-    open_key_in_app(visitor, key_id)
-    click_retest(visitor)
-    wait_running(visitor)
     other = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
     try:
-        open_key(other, agent_console, key_id)  # the key's link, while the first agent's test runs
+        open_home(other, agent_console)  # the second agent has the console open in another tab
+        set_ticket(visitor, "ZD-1106")
+        open_key_in_app(visitor, key_id)
+        click_retest(visitor)
+        wait_running(visitor)
+        other.goto(f"{agent_console.url}/key_detail?key={key_id}")  # the key's link, while it is tested
         wait_running(other)
         assert other.get_by_role("button", name="Re-test").is_disabled()
         check(other, "67-second-agent-while-running")
@@ -294,6 +295,7 @@ def test_the_sidebar_ticket_is_normalised_and_used_by_the_view_and_the_retest(
         if field.input_value() == "ZD-9998":
             break
         visitor.wait_for_timeout(200)
+    settle(visitor)
     assert field.input_value() == "ZD-9998"
     assert not sidebar.get_by_text("not a ticket reference").count()
     open_key_in_app(visitor, key_id)
