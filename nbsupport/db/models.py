@@ -255,6 +255,39 @@ class RetestLease(Base):
     expires_at: Mapped[datetime]
 
 
+class RetestRun(Base):
+    """A re-test started from the console: recorded work the pages follow, whichever script run, session
+    or agent looks (nbsupport.conntest.runs)."""
+
+    __tablename__ = "retest_runs"
+    __table_args__ = (Index("ix_retest_runs_key_created", "key_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_id: Mapped[int] = mapped_column(BigId, ForeignKey("exchange_keys.id", ondelete="CASCADE"))
+    # The key id while the run is queued or running, NULL once it ended: unique, so a key has at most one
+    # live run and a second start attaches to it (NULLs never collide, on SQLite and PostgreSQL alike).
+    live_key_id: Mapped[int | None] = mapped_column(BigId, unique=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20), default="")
+    ticket: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(10))  # queued | running | done | refused | error
+    # Who runs it, in the lease holder's form (host:pid:thread:nonce), so a dead process is detectable.
+    holder: Mapped[str] = mapped_column(String(100))
+    # Progress so far: [{"step", "status", "detail"}], one entry per step, updated in place.
+    steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # The finished test's contract JSON (TestResult.as_dict), never a secret.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    test_id: Mapped[int | None] = mapped_column(BigId)
+    reason: Mapped[str] = mapped_column(String(20), default="")
+    message: Mapped[str] = mapped_column(String(500), default="")
+    retry_after_s: Mapped[int | None]
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # Past this moment a live run is over whatever its holder says (the lease's longest plan, and a margin).
+    expires_at: Mapped[datetime]
+
+
 class AuditEvent(Base):
     """Append-only: the migrations install triggers that refuse UPDATE and DELETE."""
 

@@ -17,6 +17,21 @@ from nbsupport.ui.timeline import history_chart, history_frame
 from nbsupport.ui.trail import KEY_VIEW, record_view
 
 HISTORY_LIMIT = 50
+# Session state: the key this session last opened on the key page.
+LAST_KEY = "_key_detail_last"
+
+
+def remember_key(key_id: int) -> None:
+    st.session_state[LAST_KEY] = key_id
+
+
+def restore_key(key_id: int | None) -> int | None:
+    """The key in the URL, or (none there) the one this session last opened, put back in the URL so the
+    address is the key's stable link again."""
+    if key_id is None and isinstance(st.session_state.get(LAST_KEY), int):
+        key_id = st.session_state[LAST_KEY]
+        st.query_params["key"] = str(key_id)
+    return key_id
 
 
 def load_key(console: Console, key_id: int, user_id: int | None = None) -> tuple[KeyView, UserCard] | None:

@@ -19,6 +19,7 @@ from tests.pages.support import (
     Seeded,
     assert_no_secret,
     audit_rows,
+    finish_retests,
     messages,
     open_app,
     rendered,
@@ -217,11 +218,14 @@ def test_analysts_cannot_open_the_lookup_page(
     assert audit_rows(console) == []
 
 
-def test_retest_from_a_deep_link_uses_the_ticket(seeded: Seeded, engine: FakeEngine) -> None:
+def test_retest_from_a_deep_link_uses_the_ticket(
+    seeded: Seeded, console: Console, engine: FakeEngine
+) -> None:
     at = open_app(params={"key": str(seeded.key_id), "ticket": "ZD-7"})
     assert at.text_input(key="ticket").value == "ZD-7"
-    at.button[0].click()  # the form's Re-test button (the sidebar has no button in demo mode)
+    at.button[0].click()  # the panel's Re-test button (the sidebar has no button in demo mode)
     at.run()
+    finish_retests(console, at)
     assert not at.exception
     assert [c["ticket"] for c in engine.calls] == ["ZD-7"]
 

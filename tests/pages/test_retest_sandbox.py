@@ -19,7 +19,16 @@ from nbsupport.diagnosis import PLATFORM_EGRESS_IP
 from nbsupport.keys import add_key
 from nbsupport.sandbox import CastMember, EgressProxy, SandboxServer, demo_cast
 from nbsupport.sandbox.cast import DEMO_EGRESS_IP
-from tests.pages.support import EMAILS, audit_rows, messages, open_app, rendered, text_field
+from tests.pages.support import (
+    EMAILS,
+    audit_rows,
+    finish_retests,
+    messages,
+    open_app,
+    rendered,
+    set_ticket,
+    text_field,
+)
 from tests.sandbox_fixtures import running_sandbox
 
 pytestmark = pytest.mark.usefixtures("app_env")
@@ -47,9 +56,10 @@ def test_real_retest_reaches_the_casts_diagnosis_and_is_audited_once(
 ) -> None:
     key_id, member = store(console, keyring, "missing-closed-orders")
     at = open_app("pages/key_detail.py", {"key": str(key_id)})
-    text_field(at, "Ticket reference (required)").set_value("ZD-500")
+    set_ticket(at, "ZD-500")
     next(b for b in at.button if b.label == "Re-test").click()
     at.run(timeout=60)
+    finish_retests(console, at)
     assert not at.exception
     assert any("Red: the key does not work" in e.value and "missing_permission" in e.value for e in at.error)
     text = rendered(at)
@@ -64,7 +74,10 @@ def test_real_retest_reaches_the_casts_diagnosis_and_is_audited_once(
 
     next(b for b in at.button if b.label == "Re-test").click()
     at.run(timeout=60)
+    finish_retests(console, at)
     assert "Re-test refused" in messages(at)
+    assert messages(at).count("Try again in") == 1
+    assert any("Red: the key does not work" in e.value for e in at.error)  # the verdict stays
     assert [r.result for r in audit_rows(console, "key.retest")][1:] == ["refused: cooldown"]
 
 

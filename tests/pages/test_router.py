@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nbsupport import config
+from nbsupport.console import Console
 from nbsupport.ui import session
 from tests.pages.fake_engine import FakeEngine
 from tests.pages.support import (
@@ -18,6 +19,7 @@ from tests.pages.support import (
     ROLES,
     Seeded,
     assert_no_secret,
+    audit_rows,
     messages,
     open_app,
     rendered,
@@ -212,12 +214,18 @@ def test_broken_settings_are_named_not_dumped(
 
 
 @pytest.mark.usefixtures("seeded")
-def test_a_ticket_in_the_link_fills_the_sidebar_field_and_a_bad_one_is_dropped(
-    sign_in: Callable[[str], str], engine: FakeEngine
+def test_a_ticket_in_the_link_fills_the_sidebar_field_normalised_and_a_bad_one_is_refused_visibly(
+    sign_in: Callable[[str], str], console: Console, seeded: Seeded, engine: FakeEngine
 ) -> None:
     sign_in("agent")
     assert open_app(params={"ticket": "ZD-31"}).text_input(key="ticket").value == "ZD-31"
-    assert open_app(params={"ticket": "<b>x</b>"}).text_input(key="ticket").value == ""
+    linked = open_app(params={"ticket": "https://nb.zendesk.com/agent/tickets/31"})
+    assert linked.text_input(key="ticket").value == "ZD-31" and not linked.sidebar.warning
+    bad = open_app(params={"key": str(seeded.key_id), "ticket": "<b>x</b>"})
+    assert "is not a ticket reference" in bad.sidebar.warning[0].value
+    # Not used: the key view it opened is recorded without a ticket.
+    views = audit_rows(console, "key.view")
+    assert views and {r.ticket for r in views} == {""}
 
 
 @pytest.mark.usefixtures("oidc_env")
