@@ -209,8 +209,8 @@ def test_the_fix_card_speaks_of_the_configured_egress_address(
     assert steps and all(PLATFORM_EGRESS_IP not in m for m in steps)
 
 
-def test_test_history_times_are_utc_text(seeded: Seeded, engine: FakeEngine) -> None:
-    at = retest(key_page({"key": str(seeded.key_id)}), "ZD-1")
+def test_test_history_times_are_utc_text(seeded: Seeded, engine: FakeEngine, console: Console) -> None:
+    at = retest(key_page({"key": str(seeded.key_id)}), console, "ZD-1")
     history = next(d.value for d in at.dataframe if "outcome" in d.value.columns)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", str(t)) for t in history["started"])
     assert "error" in history.columns and "exchange error" not in history.columns

@@ -27,7 +27,6 @@ from tests.pages.support import (
     open_app,
     rendered,
     set_ticket,
-    text_field,
 )
 from tests.sandbox_fixtures import running_sandbox
 
@@ -81,11 +80,12 @@ def test_real_retest_reaches_the_casts_diagnosis_and_is_audited_once(
     assert [r.result for r in audit_rows(console, "key.retest")][1:] == ["refused: cooldown"]
 
 
-def retest_key(key_id: int, ticket: str) -> AppTest:
+def retest_key(console: Console, key_id: int, ticket: str) -> AppTest:
     at = open_app("pages/key_detail.py", {"key": str(key_id)})
-    text_field(at, "Ticket reference (required)").set_value(ticket)
+    set_ticket(at, ticket)
     next(b for b in at.button if b.label == "Re-test").click()
     at.run(timeout=60)
+    finish_retests(console, at)
     assert not at.exception
     return at
 
@@ -115,7 +115,7 @@ def test_a_green_retest_without_key_info_lists_its_steps_in_words_without_red_ma
     sandbox: SandboxServer, console: Console, keyring: MasterKeyring
 ) -> None:
     key_id, _ = store(console, keyring, "healthy-spot-no-key-info")
-    at = retest_key(key_id, "ZD-401")
+    at = retest_key(console, key_id, "ZD-401")
     assert verdict_box(at).startswith("**Green")
     text = rendered(at)
     assert "❌" not in text
@@ -129,7 +129,7 @@ def test_an_ip_refusal_shows_the_configured_egress_address_in_verdict_fix_and_re
     routed: str, console: Console, keyring: MasterKeyring
 ) -> None:
     key_id, _ = store(console, keyring, "ip-restricted")
-    at = retest_key(key_id, "ZD-601")
+    at = retest_key(console, key_id, "ZD-601")
     said = verdict_box(at)
     assert "ip_not_allowed" in said and f"via {routed}" in said.replace("\\", "")
     text = rendered(at)
@@ -145,7 +145,7 @@ def test_a_result_without_requests_claims_no_route(
     if case == "expired":  # as the demo stores it: with its expiry, so preflight stops before a request
         with console.session() as s:
             s.get(ExchangeKey, key_id).expires_at = datetime(2024, 6, 30, tzinfo=UTC)  # type: ignore[union-attr]
-    said = verdict_box(retest_key(key_id, "ZD-602"))
+    said = verdict_box(retest_key(console, key_id, "ZD-602"))
     assert "0 requests" in said and "via" not in said
 
 
@@ -155,7 +155,7 @@ def test_a_timeout_is_named_as_ours_not_quoted_as_the_exchange(
     monkeypatch.setenv("NBSUPPORT_REQUEST_TIMEOUT_MS", "700")
     config.get_settings.cache_clear()
     key_id, _ = store(console, keyring, "timeout")
-    said = verdict_box(retest_key(key_id, "ZD-501")).replace("\\", "")
+    said = verdict_box(retest_key(console, key_id, "ZD-501")).replace("\\", "")
     assert "Exchange said" not in said
     assert "No answer from the exchange within 0.7 s" in said and "our side" in said
 
@@ -164,14 +164,14 @@ def test_a_venue_error_is_quoted_as_the_exchange(
     sandbox: SandboxServer, console: Console, keyring: MasterKeyring
 ) -> None:
     key_id, _ = store(console, keyring, "service-unavailable")
-    assert "Exchange said: `EService:Unavailable`" in verdict_box(retest_key(key_id, "ZD-502"))
+    assert "Exchange said: `EService:Unavailable`" in verdict_box(retest_key(console, key_id, "ZD-502"))
 
 
 def test_a_missing_permission_reply_names_only_the_missing_permission(
     sandbox: SandboxServer, console: Console, keyring: MasterKeyring
 ) -> None:
     key_id, _ = store(console, keyring, "missing-create-orders")
-    at = retest_key(key_id, "ZD-701")
+    at = retest_key(console, key_id, "ZD-701")
     drafted = codes(at)[0]  # the reply under the verdict comes first; the guide's general one follows
     assert "tick: Create & Modify Orders." in drafted and "Query Funds" not in drafted
 
@@ -182,7 +182,7 @@ def test_a_demo_key_of_a_venue_the_sandbox_does_not_serve_is_refused_and_nothing
     with console.session() as s:
         key_id = add_key(s, keyring, user_email="demo-binance@example.com", exchange="binance",
                          credentials=Credentials("b" * 64, "c" * 64), label="binance demo").id
-    at = retest_key(key_id, "ZD-503")
+    at = retest_key(console, key_id, "ZD-503")
     text = messages(at)
     assert "the demo sandbox does not serve binance" in text and "nothing is recorded" in text
     assert "Exchange said" not in rendered(at) and "Red: the key" not in text
