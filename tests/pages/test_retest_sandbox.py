@@ -19,6 +19,7 @@ from nbsupport.diagnosis import PLATFORM_EGRESS_IP
 from nbsupport.keys import add_key
 from nbsupport.sandbox import CastMember, EgressProxy, SandboxServer, demo_cast
 from nbsupport.sandbox.cast import DEMO_EGRESS_IP
+from nbsupport.ui.links import key_url
 from tests.pages.support import (
     EMAILS,
     audit_rows,
@@ -172,8 +173,11 @@ def test_a_missing_permission_reply_names_only_the_missing_permission(
 ) -> None:
     key_id, _ = store(console, keyring, "missing-create-orders")
     at = retest_key(console, key_id, "ZD-701")
-    drafted = codes(at)[0]  # the reply under the verdict comes first; the guide's general one follows
-    assert "tick: Create & Modify Orders." in drafted and "Query Funds" not in drafted
+    replies = [c for c in codes(at) if "Create & Modify Orders" in c]
+    # The reply under the verdict and the one on the latest diagnosis's fix card are both the result's own.
+    assert len(replies) == 2
+    assert all("tick: Create & Modify Orders." in r and "Query Funds" not in r for r in replies)
+    assert any(c.endswith(key_url(key_id)) for c in codes(at))  # "Copy link for the ticket"
 
 
 def test_a_demo_key_of_a_venue_the_sandbox_does_not_serve_is_refused_and_nothing_recorded(
