@@ -328,7 +328,7 @@ def sidebar(page: Any, title: str) -> None:
 
 def visit_home(page: Any, base: str, who: Subject) -> None:
     goto(page, base)
-    page.get_by_role("heading", name="Key lookup", exact=True).first.wait_for()
+    page.get_by_role("heading", name="Ticket triage", exact=True).first.wait_for()
 
 
 def visit_lookup(page: Any, base: str, who: Subject) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from nbsupport.db.models import AuditEvent
@@ -47,11 +47,75 @@ def recent(
     session: Session, *, actor: str | None = None, key_id: int | None = None, user_id: int | None = None,
     limit: int = 200,
 ) -> list[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
-    if actor:
-        query = query.where(AuditEvent.actor == actor)
-    if key_id is not None:
-        query = query.where(AuditEvent.subject_key_id == key_id)
-    if user_id is not None:
-        query = query.where(AuditEvent.subject_user_id == user_id)
-    return list(session.scalars(query))
+    """The newest `limit` events of one actor, key or user (or of everyone)."""
+    return export(session, AuditQuery(actor=actor or "", key_id=key_id, user_id=user_id), limit=limit)
+
+
+# The highest code point: every ticket starting with the typed prefix sorts below prefix + this character
+# (byte order: SQLite's BINARY collation, PostgreSQL's "C" collation of ix_audit_events_ticket).
+_PREFIX_END = "\U0010ffff"
+PAGE_SIZE = 100
+EXPORT_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """A search of the whole trail; empty fields do not filter. `ticket` is a case-insensitive prefix
+    ("ZD-1001" finds "ZD-1001" and "zd-1001 [bulk-…]"), `actor` a whole email, [since, until) UTC."""
+
+    ticket: str = ""
+    actor: str = ""
+    user_id: int | None = None
+    key_id: int | None = None
+    actions: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    page: int  # 1-based
+    page_size: int
+    has_more: bool  # a next page exists
+
+
+def _ticket_key(session: Session) -> Any:
+    lowered = func.lower(AuditEvent.ticket)
+    # Must match ix_audit_events_ticket's expression (migration 0005) for the index to serve the range.
+    return lowered.collate("C") if session.get_bind().dialect.name == "postgresql" else lowered
+
+
+def _search_query(session: Session, query: AuditQuery) -> Select[tuple[AuditEvent]]:
+    e = AuditEvent
+    stmt = select(e).order_by(e.at.desc(), e.id.desc())
+    if query.ticket.strip():
+        low = query.ticket.strip().lower()
+        key = _ticket_key(session)
+        stmt = stmt.where(key >= low, key < low + _PREFIX_END)
+    if query.actor.strip():
+        stmt = stmt.where(e.actor == query.actor.strip())
+    if query.user_id is not None:
+        stmt = stmt.where(e.subject_user_id == query.user_id)
+    if query.key_id is not None:
+        stmt = stmt.where(e.subject_key_id == query.key_id)
+    if query.actions:
+        stmt = stmt.where(e.action.in_(query.actions))
+    if query.since is not None:
+        stmt = stmt.where(e.at >= query.since)
+    if query.until is not None:
+        stmt = stmt.where(e.at < query.until)
+    return stmt
+
+
+def search(session: Session, query: AuditQuery, *, page: int = 1, page_size: int = PAGE_SIZE) -> AuditPage:
+    """One page of the matching events, newest first, read through the filters' indexes (migration 0005)."""
+    page, page_size = max(page, 1), max(page_size, 1)
+    stmt = _search_query(session, query).offset((page - 1) * page_size).limit(page_size + 1)
+    events = list(session.scalars(stmt))
+    return AuditPage(events[:page_size], page, page_size, len(events) > page_size)
+
+
+def export(session: Session, query: AuditQuery, *, limit: int = EXPORT_ROWS) -> list[AuditEvent]:
+    """The newest `limit` matching events, for a CSV."""
+    return list(session.scalars(_search_query(session, query).limit(limit)))

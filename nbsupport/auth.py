@@ -24,6 +24,7 @@ DEMO_DEFAULT_ROLE = ADMIN
 
 
 class PageId(StrEnum):
+    TRIAGE = "triage"
     LOOKUP = "lookup"
     KEY = "key"
     BACKFILL = "backfill"
@@ -35,6 +36,7 @@ class PageId(StrEnum):
 
 # Navigation order, and who may open each page. Analysts see aggregates only, never a user's keys.
 PAGE_ROLES: dict[PageId, frozenset[str]] = {
+    PageId.TRIAGE: frozenset({AGENT, ADMIN}),
     PageId.LOOKUP: frozenset({AGENT, ADMIN}),
     PageId.KEY: frozenset({AGENT, ADMIN}),
     PageId.BACKFILL: frozenset({AGENT, ADMIN}),
@@ -43,6 +45,10 @@ PAGE_ROLES: dict[PageId, frozenset[str]] = {
     PageId.BULK: frozenset({ADMIN}),
     PageId.AUDIT: frozenset({ADMIN}),
 }
+
+
+# Pages that show one user's keys: their links (`?key=`, `?user=`) are for the roles that may see keys.
+KEY_PAGES = frozenset({PageId.LOOKUP, PageId.KEY})
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,22 @@ def allowed_pages(role: str) -> list[PageId]:
 
 def can_open(role: str, page: PageId) -> bool:
     return role in PAGE_ROLES[page]
+
+
+# How a denial names the roles a page is for, in navigation order.
+ROLE_PLURALS = {AGENT: "agents", ANALYST: "analysts", ADMIN: "admins"}
+
+
+def _roles_in_words(roles: frozenset[str]) -> str:
+    names = [ROLE_PLURALS[role] for role in ROLES if role in roles]
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def denial(role: str, page: PageId, title: str) -> str:
+    """Why this role may not open the page, in words: its role, and whom the page is for."""
+    what = f"{title} (individual keys and users)" if page in KEY_PAGES else title
+    reason = " Your role sees aggregates only." if not can_view_key(role) and page in KEY_PAGES else ""
+    return f"Your role ({role}) cannot open {what}: it is for {_roles_in_words(PAGE_ROLES[page])}.{reason}"
 
 
 def can_view_key(role: str) -> bool:

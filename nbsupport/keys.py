@@ -11,16 +11,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ccxt
-from sqlalchemy import select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from nbsupport import crypto
 from nbsupport.credentials import Credentials, mask
-from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
+from nbsupport.db.models import EnvelopeKey, ExchangeKey, KeyFingerprintCount, User
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
 from nbsupport.plain import iso_fields
 
 ROTATION_DAYS = 90
+# Statuses of a stored key whose credentials are no longer in use (fleet.rollups.GONE_STATUSES spells the
+# same set in SQL).
+GONE_STATUSES = ("revoked", "deleted")
 DEFAULT_PRODUCT = {"krakenfutures": "futures", "binanceusdm": "futures", "binancecoinm": "futures"}
 
 
@@ -149,6 +152,44 @@ def open_credentials(session: Session, keyring: crypto.MasterKeyring, key_id: in
 
 
 @dataclass(frozen=True)
+class SharedKey:
+    """Another stored key holding the same API key (same fingerprint): which key, whose."""
+
+    key_id: int
+    user_id: int
+
+
+def shared_keys(session: Session, rows: Sequence[ExchangeKey]) -> dict[int, list[SharedKey]]:
+    """For each row, the other keys in use that hold the same API key, in one query on the fingerprint
+    index. Two systems signing with one key clash on its nonces, so support must see every copy."""
+    fingerprints = {row.fingerprint for row in rows}
+    if not fingerprints:
+        return {}
+    found = session.execute(
+        select(ExchangeKey.id, ExchangeKey.user_id, ExchangeKey.fingerprint)
+        .where(ExchangeKey.fingerprint.in_(fingerprints), ExchangeKey.status.not_in(GONE_STATUSES))
+        .order_by(ExchangeKey.id)
+    ).all()
+    return {row.id: [SharedKey(key_id, user_id) for key_id, user_id, fp in found
+                     if fp == row.fingerprint and key_id != row.id] for row in rows}
+
+
+def rebuild_fingerprint_counts(session: Session) -> None:
+    """Recompute `key_fingerprint_counts` from exchange_keys (the triggers of migration 0006 keep it current;
+    a bulk load that suspends them calls this, through fleet.rollups.rebuild_rollups)."""
+    session.execute(delete(KeyFingerprintCount))
+    in_use = select(ExchangeKey.fingerprint, func.count()).where(ExchangeKey.status.not_in(GONE_STATUSES))
+    session.execute(insert(KeyFingerprintCount).from_select(
+        ["fingerprint", "n"], in_use.group_by(ExchangeKey.fingerprint)))
+
+
+def shared_with(session: Session, key_id: int) -> list[SharedKey]:
+    """The other keys in use that hold the same API key as key `key_id` (none when it has no such key)."""
+    row = session.get(ExchangeKey, key_id)
+    return shared_keys(session, [row]).get(key_id, []) if row is not None else []
+
+
+@dataclass(frozen=True)
 class KeyView:
     """Everything a support page may show about a key: masked metadata, never a secret."""
 
@@ -176,12 +217,17 @@ class KeyView:
     last_outcome: str | None
     last_diagnosis: str | None
     envelope_version: str | None
+    # Other stored keys with the same API key (`shared_keys`); empty for most keys.
+    shared_with: tuple[SharedKey, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return iso_fields(self)
+        fields = iso_fields(self)
+        fields["shared_with"] = [vars(shared) for shared in self.shared_with]
+        return fields
 
 
-def key_view(row: ExchangeKey, envelope_version: str | None, now: datetime | None = None) -> KeyView:
+def key_view(row: ExchangeKey, envelope_version: str | None, now: datetime | None = None,
+             shared_with: Sequence[SharedKey] = ()) -> KeyView:
     now = now or utcnow()
     age = (now - row.rotated_at).days if row.rotated_at else None
     return KeyView(
@@ -195,8 +241,9 @@ def key_view(row: ExchangeKey, envelope_version: str | None, now: datetime | Non
         permissions=dict(row.last_permissions or {}),
         withdraw_granted=(row.last_permissions or {}).get(Scope.WITHDRAW) == "granted",
         status=row.status, last_test_at=row.last_test_at, last_outcome=row.last_outcome,
-        last_diagnosis=row.last_diagnosis, envelope_version=envelope_version,
+        last_diagnosis=row.last_diagnosis, envelope_version=envelope_version, shared_with=tuple(shared_with),
     )
 
 
-__all__ = ["Credentials", "KeyInputError", "KeyView", "add_key", "key_view", "mask", "open_credentials"]
+__all__ = ["Credentials", "KeyInputError", "KeyView", "SharedKey", "add_key", "key_view", "mask",
+           "open_credentials", "shared_keys", "shared_with"]

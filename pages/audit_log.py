@@ -1,12 +1,14 @@
-"""Audit log (admins): who viewed or re-tested what, when, for which ticket."""
+"""Audit log (admins): who viewed or re-tested what, when, for which ticket, searched over the whole trail."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 import streamlit as st
 
-from nbsupport.audit import recent
+from nbsupport import audit
 from nbsupport.auth import PageId
-from nbsupport.ui.audit_view import ACTIONS, audit_frame, filter_frame
+from nbsupport.ui.audit_view import ACTIONS, audit_frame, csv_text, show_table
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.params import ParamError, parse_id
 from nbsupport.ui.session import console, require
@@ -17,27 +19,40 @@ with page_boundary():
     require(PageId.AUDIT)
     handle = console()
     c1, c2, c3, c4 = st.columns(4)
-    actor = c1.text_input("Actor email", max_chars=320).strip().lower()
-    user_text = c2.text_input("User id")
-    key_text = c3.text_input("Key id")
-    limit = c4.selectbox("Latest", [100, 500, 2000], format_func=lambda n: f"{n} rows")
-    c5, c6 = st.columns(2)
+    ticket = c1.text_input("Ticket starts with", max_chars=200, placeholder="ZD-1001 or a ticket link")
+    actor = c2.text_input("Actor email", max_chars=320).strip().lower()
+    user_text = c3.text_input("User id")
+    key_text = c4.text_input("Key id")
+    c5, c6 = st.columns([2, 1])
     actions = c5.multiselect("Actions", ACTIONS, placeholder="all actions")
-    ticket = c6.text_input("Ticket contains", max_chars=200)
+    days = c6.date_input("Between (UTC days)", value=(), format="YYYY-MM-DD")
     try:
         user_id = parse_id("user", user_text)
         key_id = parse_id("key", key_text)
     except ParamError:
         st.error("User and key ids are positive whole numbers.")
         st.stop()
+    since = until = None
+    if days:
+        since = datetime.combine(days[0], time(), UTC)
+        until = datetime.combine(days[-1], time(), UTC) + timedelta(days=1)
+    query = audit.AuditQuery(ticket=ticket, actor=actor, user_id=user_id, key_id=key_id,
+                             actions=tuple(actions), since=since, until=until)
+    page_no = int(st.columns([1, 5])[0].number_input("Page", min_value=1, value=1, step=1, key="audit_page"))
     with handle.session() as session:
-        frame = audit_frame(recent(session, actor=actor or None, key_id=key_id, user_id=user_id, limit=limit))
-    frame = filter_frame(frame, actions=actions, ticket=ticket)
-    if frame.empty:
-        st.info("No audit events match these filters.")
+        page = audit.search(session, query, page=page_no)
+    if not page.events:
+        st.info("No audit events match these filters." if page_no == 1 else "No events on this page.")
     else:
-        st.caption(f"{len(frame)} event(s), newest first; action and ticket filters apply to the latest "
-                   f"{limit} rows matching actor/user/key.")
-        st.dataframe(frame, hide_index=True)
-        st.download_button("Download (CSV)", frame.to_csv(index=False), file_name="audit-log.csv",
-                           mime="text/csv", icon=":material/download:")
+        first = (page.page - 1) * page.page_size + 1
+        more = "; more on the next page" if page.has_more else ""
+        last = first + len(page.events) - 1
+        st.caption(f"Events {first:,}–{last:,} of the whole trail, newest first{more}.")
+        show_table(audit_frame(page.events))
+
+        def matching_csv() -> str:
+            with handle.session() as session:
+                return csv_text(audit.export(session, query))
+
+        st.download_button(f"Download matches (CSV, newest {audit.EXPORT_ROWS:,} at most)", matching_csv,
+                           file_name="audit-log.csv", mime="text/csv", icon=":material/download:")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nbsupport.auth import PageId
+from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.lookup import LookupQueryError, lookup
 from nbsupport.ui import backfill_view
 from nbsupport.ui.guard import page_boundary
@@ -49,4 +50,9 @@ with page_boundary():
             st.caption("Search for the customer, or switch to fleet-wide.")
             st.stop()
 
-    backfill_view.show_findings(handle, identity, user_id=user_id, days=days, scope=scope)
+    everyone = False
+    if scope == "Fleet-wide":
+        everyone = c2.toggle(INCLUDE_LABEL, value=False,
+                             help="Practice keys fail on purpose and staff keys are not customers.")
+    backfill_view.show_findings(handle, identity, user_id=user_id, days=days, scope=scope,
+                                include_non_customer=everyone)

@@ -8,6 +8,7 @@ import streamlit as st
 from nbsupport.auth import PageId
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.fleet.bulk import BulkError
+from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.guide import venue_choices
 from nbsupport.ui import bulk_view
 from nbsupport.ui.guard import page_boundary
@@ -17,6 +18,9 @@ from nbsupport.ui.trail import current_ticket
 
 PLAN_KEY = "_bulk_plan"
 REPORT_KEY = "_bulk_report"
+# Bumped by every preview and every finished batch: the confirmation box is then a new, unticked widget,
+# so Start is disarmed until the admin confirms again.
+ARMING_KEY = "_bulk_arming"
 
 st.title("Bulk re-test")
 
@@ -33,11 +37,13 @@ with page_boundary():
         since_hours = c3.selectbox("In the last", [1, 6, 24, 72, 168], index=2,
                                    format_func=lambda h: f"{h} h")
         concurrency = c4.slider("Parallel tests", 1, 16, 8)
+        everyone = st.toggle(INCLUDE_LABEL, value=False)
         previewed = st.form_submit_button("Preview cohort", icon=":material/visibility:")
     if previewed:
-        plan = bulk_view.Plan(exchange, diagnosis, since_hours, concurrency)
+        plan = bulk_view.Plan(exchange, diagnosis, since_hours, concurrency, everyone)
         st.session_state[PLAN_KEY] = (plan, bulk_view.preview(handle, identity, plan))
         st.session_state.pop(REPORT_KEY, None)
+        st.session_state[ARMING_KEY] = st.session_state.get(ARMING_KEY, 0) + 1
 
     if PLAN_KEY in st.session_state:
         plan, dry = st.session_state[PLAN_KEY]
@@ -51,7 +57,8 @@ with page_boundary():
                        f"use `{bulk_view.CLI_HINT}` for a batch this size.")
         else:
             ticket_text = st.text_input("Ticket reference (required)", value=current_ticket(), max_chars=150)
-            confirmed = st.checkbox(f"Re-test these {dry.cohort:,} keys against the venues now")
+            confirmed = st.checkbox(f"Re-test these {dry.cohort:,} keys against the venues now",
+                                    key=f"bulk_confirm_{st.session_state.get(ARMING_KEY, 0)}")
             if st.button("Start bulk re-test", type="primary", disabled=not confirmed):
                 try:
                     ticket = clean_ticket(ticket_text)
@@ -62,6 +69,8 @@ with page_boundary():
                     st.error("Enter the ticket reference first: every test of the batch carries it.")
                     st.stop()
                 st.session_state[REPORT_KEY] = bulk_view.run(handle, identity, plan, ticket)
+                st.session_state[ARMING_KEY] = st.session_state.get(ARMING_KEY, 0) + 1
+                st.rerun()  # redraw with Start disarmed: a second batch needs a new confirmation
 
     with st.expander("Resume an interrupted batch"):
         batch_id = st.text_input("Batch id", placeholder="bulk-20250101T120000-abcd1234", max_chars=60)

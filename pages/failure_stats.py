@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import altair as alt
 import streamlit as st
 
 from nbsupport.auth import PageId
-from nbsupport.fleet import charts
+from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.fleet.stats import failure_stats
-from nbsupport.ui import stats_view
+from nbsupport.ui import stats_view as view
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.session import console, require
 
@@ -18,56 +17,52 @@ with page_boundary():
     require(PageId.STATS)
     handle = console()
 
-    left, right = st.columns(2)
+    left, middle, right = st.columns([1, 1, 2])
     days = left.selectbox("Window", [7, 14, 30, 90], index=2, format_func=lambda d: f"last {d} days")
+    everyone = right.toggle(INCLUDE_LABEL, value=False,
+                            help="Practice keys fail on purpose and staff keys are not customers: both "
+                                 "are left out of every figure unless this is on.")
     with handle.session() as session:
-        venues = stats_view.venue_options(failure_stats(session, days=days))
-    venue = right.selectbox("Venue", [None, *venues], format_func=lambda v: "all venues" if v is None else v)
-    with handle.session() as session:
-        stats = failure_stats(session, days=days, exchange=venue)
+        stats = failure_stats(session, days=days, include_non_customer=everyone)
+        venue = middle.selectbox("Venue", [None, *view.venue_options(stats)],
+                                 format_func=lambda v: "all venues" if v is None else view.venue_name(v))
+        if venue:
+            stats = failure_stats(session, days=days, exchange=venue, include_non_customer=everyone)
 
-    st.caption(f"{stats.first_day} – {stats.last_day} (UTC days)"
-               + (f" · {venue}" if venue else " · all venues"))
-    stats_view.headline(stats)
+    where = view.venue_name(venue) if venue else "all venues"
+    st.caption(f"{stats.first_day} – {stats.last_day} (UTC days) · {where} · {view.kind_caption(stats)}")
+    view.headline(stats)
+    tag = f"{stats.last_day}"
 
     if stats.total.tests == 0:
         st.info("No connection tests in this window.")
     else:
-        st.subheader("Failure rate over time by venue")
-        st.line_chart(charts.failure_rate_by_day_and_venue(stats), y_label="failure rate", x_label="day")
+        st.subheader("Failure rate per venue, by day")
+        st.altair_chart(view.rate_small_multiples(stats))
+        view.csv_button("Daily rates by venue (CSV)", view.daily_frame(stats), f"failure-rates-{tag}.csv")
         col_a, col_b = st.columns(2)
         with col_a:
             st.subheader("Top causes")
-            top = charts.top_diagnoses(stats).reset_index()
-            st.altair_chart(
-                alt.Chart(top).mark_bar().encode(
-                    x=alt.X("failed:Q", title="failed tests"),
-                    y=alt.Y("diagnosis:N", sort="-x", title=None),
-                    tooltip=["diagnosis", "failed", alt.Tooltip("share_of_failures:Q", format=".1%")],
-                ),
-                width="stretch",
-            )
+            st.altair_chart(view.top_causes_chart(stats), width="stretch")
         with col_b:
             st.subheader("By venue")
-            st.dataframe(charts.failure_rate_by_venue(stats), column_config={
-                "rate": st.column_config.NumberColumn(format="percent")})
+            table = view.venue_table(stats)
+            st.dataframe(table, hide_index=True)
+            view.csv_button("Venues (CSV)", table, f"failure-venues-{tag}.csv")
         st.subheader("Incident spikes")
-        incidents = charts.incidents(stats)
+        incidents = view.incidents_table(stats)
         if incidents.empty:
             st.caption("No venue-wide spike of outage-type failures in this window.")
         else:
-            st.dataframe(incidents, hide_index=True)
+            for sentence in incidents["incident"]:
+                st.markdown(f"- :red-badge[incident] {sentence}")
+            st.dataframe(incidents.drop(columns="incident"), hide_index=True)
+            view.csv_button("Incidents (CSV)", incidents, f"incidents-{tag}.csv")
         st.subheader("Time to green after a failure")
-        st.dataframe(stats_view.time_to_green_frame(stats), hide_index=True)
+        ttg = view.time_to_green_frame(stats)
+        st.dataframe(ttg, hide_index=True)
+        view.csv_button("Time to green (CSV)", ttg, f"time-to-green-{tag}.csv")
+        view.csv_button("Causes (CSV)", view.causes_frame(stats), f"failure-causes-{tag}.csv")
 
     st.subheader("Security posture of keys in use")
-    stats_view.posture(stats)
-
-    st.subheader("Download")
-    daily = stats_view.daily_csv(stats)
-    d1, d2 = st.columns(2)
-    d1.download_button("Daily rates by venue (CSV)", daily, file_name=f"failure-rates-{stats.last_day}.csv",
-                       mime="text/csv", icon=":material/download:")
-    d2.download_button("Causes (CSV)", stats_view.diagnoses_csv(stats),
-                       file_name=f"failure-causes-{stats.last_day}.csv", mime="text/csv",
-                       icon=":material/download:")
+    view.posture(stats)

@@ -1,4 +1,6 @@
-"""Key detail and connection test: `?key=<id>` (optionally `&user=<id>`) or a key id typed in."""
+"""Key detail and connection test: `?key=<id>` (optionally `&user=<id>`) or a key id typed in.
+
+Opened from the navigation without `?key=`, it reopens the key this session last had open."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import streamlit as st
 
 from nbsupport.auth import PageId
 from nbsupport.ui.guard import page_boundary
-from nbsupport.ui.key_detail import render_key
+from nbsupport.ui.key_detail import remember_key, render_key, restore_key
 from nbsupport.ui.params import ParamError, parse_id
 from nbsupport.ui.session import console, require
 
@@ -21,6 +23,8 @@ with page_boundary():
     except ParamError as exc:
         st.error(f"This link is not valid: {exc}.")
         user_id = key_id = None
+    else:
+        key_id = restore_key(key_id)
     typed = st.text_input("Key id", value=str(key_id or ""), placeholder="e.g. 45")
     if typed.strip() and typed.strip() != str(key_id or ""):
         try:
@@ -31,5 +35,5 @@ with page_boundary():
             key_id = None
     if key_id is None:
         st.caption("Open a key from the lookup page, a ticket link, or type its id above.")
-    else:
-        render_key(handle, identity, key_id, user_id)
+    elif render_key(handle, identity, key_id, user_id):
+        remember_key(key_id)

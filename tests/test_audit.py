@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.exc import DatabaseError, IntegrityError, InternalError
@@ -29,3 +31,30 @@ def test_the_database_refuses_to_edit_or_delete_audit_rows(console: Console, sta
         session.execute(statement)
     with console.session() as session:
         assert [e.result for e in audit.recent(session)] == [""]
+
+
+def test_search_pages_through_the_whole_trail_by_ticket_prefix_actor_action_and_days(
+    console: Console,
+) -> None:
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    other = audit.Actor("bo@noonbarbari.com", "admin")
+    with console.session() as session:
+        audit.record(session, AGENT, "key.retest", ticket="ZD-1001", subject_key_id=9, at=start)
+        audit.record(session, other, "fleet.bulk_retest", ticket="zd-1001 [bulk-x]",
+                     at=start + timedelta(days=2))
+        for minute in range(1, 130):
+            audit.record(session, AGENT, "key.view", ticket="ZD-1002", subject_key_id=9,
+                         at=start + timedelta(days=1, minutes=minute))
+    with console.session() as session:
+        def tickets(query: audit.AuditQuery, **paging: int) -> list[str]:
+            return [e.ticket for e in audit.search(session, query, **paging).events]
+
+        assert tickets(audit.AuditQuery(ticket=" Zd-1001")) == ["zd-1001 [bulk-x]", "ZD-1001"]
+        assert tickets(audit.AuditQuery(ticket="ZD-1001", actions=("key.retest",))) == ["ZD-1001"]
+        assert tickets(audit.AuditQuery(actor="bo@noonbarbari.com")) == ["zd-1001 [bulk-x]"]
+        assert tickets(audit.AuditQuery(ticket="zd-100%")) == []  # a LIKE wildcard is just a character
+        first_day = audit.AuditQuery(key_id=9, until=start + timedelta(days=1))
+        assert tickets(first_day) == ["ZD-1001"]
+        page = audit.search(session, audit.AuditQuery(key_id=9), page=2, page_size=100)
+        assert (len(page.events), page.has_more, page.events[-1].ticket) == (30, False, "ZD-1001")
+        assert audit.search(session, audit.AuditQuery(), page_size=100).has_more

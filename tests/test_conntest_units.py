@@ -126,7 +126,7 @@ def test_kraken_key_info_maps_permission_names_to_scopes_and_windows() -> None:
 
 
 def test_futures_key_check_maps_access_levels_to_scopes() -> None:
-    info = parse_key_check({"permissions": {"general": "read-only", "withdrawal": "no-access"},
+    info = parse_key_check({"permissions": {"general": "READ_ONLY", "transfer": "NO_ACCESS"},
                             "allowedCidrBlocks": []})
     granted = {s for s, state in info.scopes.items() if state is ScopeState.GRANTED}
     assert granted == {Scope.QUERY_FUNDS, Scope.QUERY_OPEN_ORDERS, Scope.QUERY_CLOSED_ORDERS}

@@ -20,6 +20,7 @@ from nbsupport.credentials import Credentials
 from nbsupport.crypto import DecryptionFailed, MasterKeyring, generate_master_key
 from nbsupport.db.models import BackfillRun, ConnectionTest, ExchangeKey, PlacedOrdersDay, User
 from nbsupport.demo import (
+    DEFAULT_USERS,
     DemoError,
     DemoSpec,
     build_demo,
@@ -30,6 +31,7 @@ from nbsupport.demo import (
 )
 from nbsupport.demo.profiles import VENUES
 from nbsupport.diagnosis import Diagnosis
+from nbsupport.fleet.stats import failure_stats
 from nbsupport.keys import add_key, fingerprint, open_credentials, third_credential_name
 from tests.conftest import ON_POSTGRES, SERVER_URL
 
@@ -361,3 +363,23 @@ def test_chunks_built_in_a_worker_process_match_chunks_built_in_process(
     build_demo(console, SMALL, reset=True, workers=0)
     assert _snapshot(console) == in_worker
     assert report.workers == 1 and report.users == 120
+
+
+def test_default_demo_looks_like_a_fleet_for_the_stats_page(default_demo: Console) -> None:
+    now = datetime(AS_OF.year, AS_OF.month, AS_OF.day, tzinfo=UTC)
+    with default_demo.session() as s:
+        stats = failure_stats(s, days=30, now=now)
+        kinds = dict(s.execute(select(User.kind, func.count()).group_by(User.kind)).all())
+        practice_keys = s.scalar(select(func.count()).select_from(ExchangeKey)
+                                 .where(ExchangeKey.kind == "practice"))
+    # Failures are retried soon by the scheduler: times to green spread out, venue by venue.
+    ttg = stats.time_to_green
+    assert ttg.median_hours is not None and ttg.p90_hours is not None
+    assert ttg.median_hours < 6 < ttg.p90_hours
+    assert len({t.median_hours for t in stats.time_to_green_by_venue.values()}) >= 4
+    # Enough volume for the incident detector, and the seeded outages are found on their venues.
+    kraken_days = [t for d, e, t, _ in stats.daily_by_venue if e == "kraken"]
+    assert min(kraken_days) >= 20
+    assert {"kraken", "binance"} <= {i.exchange for i in stats.incidents}
+    # The practice cast is kept apart from the customers.
+    assert kinds.get("practice") == practice_keys > 0 and kinds["customer"] >= DEFAULT_USERS

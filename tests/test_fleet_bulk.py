@@ -14,7 +14,15 @@ from test_fleet_data import add_test, make_key, make_user
 from nbsupport.audit import Actor
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent, ConnectionTest
-from nbsupport.fleet.bulk import ACTION, RESUME_ACTION, BulkError, BulkProgress, VenueBudget, bulk_retest
+from nbsupport.fleet.bulk import (
+    ACTION,
+    RESUME_ACTION,
+    RUNNING,
+    BulkError,
+    BulkProgress,
+    VenueBudget,
+    bulk_retest,
+)
 from nbsupport.keys import utcnow
 
 ADMIN = Actor("lead@noonbarbari.com", "admin")
@@ -137,7 +145,12 @@ def test_every_key_that_failed_in_the_period_is_retested_once_never_two_at_once(
     )
     assert (report.cohort, report.tested, report.interrupted) == (16, 16, False)
     assert report.outcomes == {"ok": 16} and report.by_venue == {"kraken": 12, "okx": 4}
-    assert sorted(p.done for p in seen) == list(range(1, 17)) and {p.total for p in seen} == {16}
+    finished = [p for p in seen if p.outcome != RUNNING]
+    assert sorted(p.done for p in finished) == list(range(1, 17)) and {p.total for p in seen} == {16}
+    # Every key is announced when its test starts, before it finishes.
+    assert sorted(p.key_id for p in seen if p.outcome == RUNNING) == sorted(p.key_id for p in finished)
+    assert sorted(r.key_id for r in report.results) == sorted(p.key_id for p in finished)
+    assert {(r.outcome, r.exchange in ("kraken", "okx")) for r in report.results} == {("ok", True)}
 
 
 def test_batch_writes_one_audit_row_with_its_plan(console: Console, fleet: dict[str, list[int]]) -> None:
@@ -308,6 +321,7 @@ def test_worker_processes_share_the_cohort_and_report_as_one_batch(sandbox_conso
     assert sorted(report.key_ids) == sorted(set(report.key_ids)) and len(report.key_ids) == 10
     assert sum(report.outcomes.values()) == 10 and report.outcomes.get("failed", 0) == 0
     assert sorted(p.done for p in seen) == list(range(1, 11)) and {p.total for p in seen} == {10}
+    assert len(report.results) == 10
     assert server.max_overlap_per_key() == 1
     with console.session() as session:
         bulk_tests = list(session.scalars(select(ConnectionTest).where(ConnectionTest.trigger == "bulk")))

@@ -82,7 +82,7 @@ def test_posture_triggers_follow_inserts_updates_and_deletes_like_a_rebuild(cons
         assert table_rows(session, KeyPostureRollup) == kept
         active = session.scalar(select(ExchangeKey.id).where(ExchangeKey.status == "active").limit(1))
         assert active is not None
-        assert sum(row[-1] for row in kept if row[1] == "rotation") == len(
+        assert sum(row[-1] for row in kept if row[2] == "rotation") == len(
             list(session.scalars(select(ExchangeKey.id).where(ExchangeKey.status == "active")))
         )
 
@@ -102,8 +102,8 @@ def test_episode_is_dated_by_its_first_failure_and_closed_by_a_warning_too(conso
         add_test(session, key, "2026-03-02 00:10", "exchange_unavailable")
         add_test(session, key, "2026-03-02 01:30", "withdraw_enabled")
         rows = table_rows(session, RecoveryRollupDaily)
-    assert [(str(day), exchange, minutes, n) for day, exchange, minutes, n in rows] == [
-        ("2026-03-01", "kraken", 120, 1)
+    assert [(str(day), exchange, kind, minutes, n) for day, exchange, kind, minutes, n in rows] == [
+        ("2026-03-01", "kraken", "customer", 120, 1)
     ]
 
 
@@ -118,7 +118,7 @@ def test_a_long_episode_is_dated_by_its_first_failure_however_many_tests_it_span
             add_test(session, key, f"2026-03-01 {i // 60:02d}:{i % 60:02d}", "exchange_unavailable")
         add_test(session, key, "2026-03-02 00:00", "ok")
         rows = table_rows(session, RecoveryRollupDaily)
-    assert [(str(day), minutes, n) for day, _, minutes, n in rows] == [("2026-03-01", 1440, 1)]
+    assert [(str(day), minutes, n) for day, _, _, minutes, n in rows] == [("2026-03-01", 1440, 1)]
 
 
 @pytest.mark.parametrize(

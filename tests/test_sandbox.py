@@ -152,12 +152,10 @@ def test_missing_permission_denies_only_the_calls_that_need_it(sandbox: SandboxS
     expect_error(client.privatePostTradesHistory, ccxt.PermissionDenied, "EGeneral:Permission denied")
 
 
-def test_expired_key_is_refused_with_the_expiry_error(sandbox: SandboxServer) -> None:
-    expect_error(
-        spot("expired", sandbox.origin).privatePostBalance,
-        ccxt.ExchangeError,
-        "EGeneral:Permission denied:expired",
-    )
+def test_expired_key_is_refused_as_an_invalid_key(sandbox: SandboxServer) -> None:
+    # Kraken answers a disabled or expired key like an unknown one (nbsupport.venues.kraken_facts).
+    client = spot("expired", sandbox.origin)
+    expect_error(client.privatePostBalance, ccxt.AuthenticationError, "EAPI:Invalid key")
 
 
 def test_key_requiring_two_factor_needs_the_otp_parameter(sandbox: SandboxServer) -> None:
@@ -287,7 +285,7 @@ def test_get_api_key_info_describes_the_key_in_krakens_schema(sandbox: SandboxSe
     assert info["validUntil"] == "0"
     assert int(info["nonce"]) > 0
     expired = spot("expired", sandbox.origin)
-    expect_error(expired.privatePostGetApiKeyInfo, ccxt.ExchangeError, "expired")
+    expect_error(expired.privatePostGetApiKeyInfo, ccxt.AuthenticationError, "EAPI:Invalid key")
     restricted = SandboxKey(
         api_key="restricted",
         secret=CAST["healthy-spot"].secret,
@@ -346,6 +344,7 @@ FAULT_OUTCOMES: dict[Fault, tuple[type[Exception] | None, type[Exception] | None
     Fault.SERVICE_UNAVAILABLE: (ccxt.ExchangeNotAvailable, ccxt.ExchangeNotAvailable, "navailable"),
     Fault.BUSY: (ccxt.ExchangeNotAvailable, ccxt.ExchangeNotAvailable, ""),
     Fault.HTML_502: (ccxt.ExchangeNotAvailable, ccxt.ExchangeNotAvailable, "502 Bad Gateway"),
+    Fault.HTML_404: (ccxt.ExchangeNotAvailable, ccxt.ExchangeNotAvailable, "404 Not Found"),
     Fault.HTTP_429: (ccxt.RateLimitExceeded, ccxt.RateLimitExceeded, "429"),
     Fault.REGION_BLOCKED: (ccxt.ExchangeNotAvailable, ccxt.ExchangeNotAvailable, "451"),
     Fault.TIMEOUT: (ccxt.RequestTimeout, ccxt.RequestTimeout, ""),
@@ -456,12 +455,37 @@ def test_futures_key_check_reports_access_levels_and_allowed_addresses(sandbox: 
     member = CAST["healthy-futures"]
     assert member.key is not None
     body = raw_futures(sandbox.origin, member.key, "/api/auth/v1/api-keys/v3/check").json()
+    # CheckedV3ApiKeyDetails (kraken_facts.FUTURES_KEY_CHECK_DOC).
+    assert set(body) == {"apiKey", "accountUid", "iiban", "createdAt", "permissions", "allowedCidrBlock",
+                         "allowedCidrBlocks"}
     assert body["apiKey"] == member.api_key
-    assert body["permissions"] == {"general": "full-access", "withdrawal": "no-access"}
+    assert body["permissions"] == {"general": "FULL_ACCESS", "transfer": "NO_ACCESS"}
     assert body["allowedCidrBlocks"] == []
     assert body["allowedCidrBlock"] is None
     wrong = SandboxKey(api_key=member.api_key, secret=CAST["healthy-spot"].secret, product="futures")
-    assert raw_futures(sandbox.origin, wrong, "/api/auth/v1/api-keys/v3/check").status_code == 401
+    refused = raw_futures(sandbox.origin, wrong, "/api/auth/v1/api-keys/v3/check")
+    # The documented Error schema, not the derivatives API's {"result": "error", ...}.
+    assert refused.status_code == 401
+    assert set(refused.json()) == {"error", "message", "suberror"}
+    unknown = SandboxKey(api_key="nobody", secret=CAST["healthy-spot"].secret, product="futures")
+    assert raw_futures(sandbox.origin, unknown, "/api/auth/v1/api-keys/v3/check").json()["suberror"] == (
+        "apiKeyNotFound")
+
+
+def test_futures_key_check_reports_transfer_full_access_for_a_withdrawal_key(sandbox: SandboxServer) -> None:
+    key = SandboxKey(api_key="fut-transfer", secret=CAST["healthy-futures"].secret, product="futures",
+                     permissions=frozenset({Scope.QUERY_FUNDS, Scope.WITHDRAW}))
+    sandbox.add_key(key)
+    body = raw_futures(sandbox.origin, key, "/api/auth/v1/api-keys/v3/check").json()
+    assert body["permissions"] == {"general": "READ_ONLY", "transfer": "FULL_ACCESS"}
+
+
+def test_key_info_fault_strikes_only_the_key_settings_call(sandbox: SandboxServer) -> None:
+    key = SandboxKey(api_key="info-404", secret=CAST["healthy-spot"].secret, key_info_fault=Fault.HTML_404)
+    sandbox.add_key(key)
+    client = ccxt_client("kraken", key.api_key, key.secret, sandbox.origin)
+    assert client.privatePostBalance()["error"] == []
+    expect_error(client.privatePostGetApiKeyInfo, ccxt.ExchangeNotAvailable, "404")
 
 
 def test_futures_nonce_header_when_sent_must_increase(sandbox: SandboxServer) -> None:
@@ -506,7 +530,7 @@ def test_naive_expiry_dates_are_taken_as_utc(sandbox: SandboxServer) -> None:
     key = SandboxKey(api_key="naive", secret=CAST["healthy-spot"].secret, expires_at=datetime(2020, 1, 1))
     sandbox.add_key(key)
     client = ccxt_client("kraken", key.api_key, key.secret, sandbox.origin)
-    expect_error(client.privatePostBalance, ccxt.ExchangeError, "EGeneral:Permission denied:expired")
+    expect_error(client.privatePostBalance, ccxt.AuthenticationError, "EAPI:Invalid key")
 
 
 def test_sequential_use_of_a_key_never_overlaps(sandbox: SandboxServer) -> None:
@@ -543,7 +567,10 @@ def test_demo_cast_is_deterministic_with_unique_names_and_keys() -> None:
     first, second = demo_cast(), demo_cast()
     assert [(m.name, m.api_key, m.secret) for m in first] == [(m.name, m.api_key, m.secret) for m in second]
     assert len({m.name for m in first}) == len(first)
-    assert len({m.api_key for m in first}) == len(first)
+    # Unique API keys, except the one the cast stores twice on purpose (a shared key).
+    shared = [m.name for m in first if m.api_key == CAST["shared-key"].api_key]
+    assert shared == ["healthy-spot", "shared-key"]
+    assert len({m.api_key for m in first}) == len(first) - 1
     assert {Diagnosis(m.expected_diagnosis) for m in first} == set(Diagnosis) - {Diagnosis.UNKNOWN}
 
 
@@ -570,6 +597,7 @@ def test_wrong_product_cases_carry_both_the_registered_and_the_claimed_product()
 # name -> (the call a connection test would make, the ccxt error it meets, text in it); None = it works.
 CAST_PROBES: dict[str, tuple[str, type[Exception] | None, str]] = {
     "healthy-spot": ("privatePostBalance", None, ""),
+    "shared-key": ("privatePostBalance", None, ""),
     "healthy-futures": ("privateGetAccounts", None, ""),
     "healthy-spot-no-key-info": ("privatePostGetApiKeyInfo", ccxt.ExchangeError, "EGeneral:Unknown method"),
     "egress-allowlisted": ("privatePostBalance", ccxt.PermissionDenied, "Permission denied"),
@@ -578,7 +606,7 @@ CAST_PROBES: dict[str, tuple[str, type[Exception] | None, str]] = {
     "withdraw-enabled": ("privatePostWithdrawMethods", None, ""),
     "ip-restricted": ("privatePostBalance", ccxt.PermissionDenied, "EGeneral:Permission denied"),
     "otp-required": ("privatePostBalance", ccxt.ExchangeError, "EAPI:Invalid otp"),
-    "expired": ("privatePostBalance", ccxt.ExchangeError, "EGeneral:Permission denied:expired"),
+    "expired": ("privatePostBalance", ccxt.AuthenticationError, "EAPI:Invalid key"),
     "nonce-ahead": ("privatePostBalance", ccxt.InvalidNonce, "EAPI:Invalid nonce"),
     "rate-limited": ("privatePostBalance", ccxt.DDoSProtection, "EAPI:Rate limit exceeded"),
     "lockout": ("privatePostBalance", ccxt.DDoSProtection, "EGeneral:Temporary lockout"),

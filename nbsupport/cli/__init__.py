@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "nbsupport.cli.conntest_cmd",
     "nbsupport.cli.fleet_cmd",
     "nbsupport.cli.demo_cmd",
+    "nbsupport.cli.triage_cmd",
 )
 
 

@@ -27,12 +27,14 @@ def _print_human(result: TestResult) -> None:
     if result.missing_permissions:
         print(f"  missing permissions: {', '.join(result.missing_permissions)}")
     print("  permissions: " + ", ".join(f"{k}={v}" for k, v in result.permissions.items()))
-    if result.exchange_error:
-        print(f"  exchange error: {result.exchange_error}")
+    if result.error_source == "console":
+        print(f"  our side: {result.error_text}")
+    elif result.exchange_error:
+        print(f"  exchange said: {result.exchange_error}")
     for warning in result.warnings:
         print(f"  warning: {warning}")
-    print(f"  {result.requests} requests in {result.duration_ms} ms, left from {result.egress_ip} "
-          f"(test {result.test_id})")
+    route = f", left from {result.egress_ip}" if result.egress_ip else ""
+    print(f"  {result.requests} requests in {result.duration_ms} ms{route} (test {result.test_id})")
     fix = result.fix
     print(f"  fix [{fix.get('id')}]: {fix.get('title')}")
     for number, step in enumerate(fix.get("steps", []), 1):

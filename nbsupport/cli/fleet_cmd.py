@@ -17,7 +17,7 @@ from nbsupport.cli.conntest_cmd import report_refused
 from nbsupport.conntest import RetestRefused
 from nbsupport.db.models import User
 from nbsupport.fleet.backfill import backfill_health
-from nbsupport.fleet.bulk import BulkError, BulkProgress, bulk_retest
+from nbsupport.fleet.bulk import RUNNING, BulkError, BulkProgress, bulk_retest
 from nbsupport.fleet.probe import probe_closed_orders
 from nbsupport.fleet.rollups import rebuild_rollups
 from nbsupport.fleet.stats import failure_stats
@@ -85,7 +85,8 @@ def _backfill_health(args: argparse.Namespace) -> int:
         return 0
     with console.session() as session:
         user_id = _user_id(session, args.user) if args.user else None
-        findings = backfill_health(session, user_id=user_id, days=args.days)
+        findings = backfill_health(session, user_id=user_id, days=args.days,
+                                   include_non_customer=args.include_non_customer)
         audit.record(
             session,
             cli_actor(),
@@ -93,7 +94,7 @@ def _backfill_health(args: argparse.Namespace) -> int:
             ticket=args.ticket,
             subject_user_id=user_id,
             result=f"{len(findings)} flagged",
-            detail={"days": args.days},
+            detail={"days": args.days, "include_non_customer": args.include_non_customer},
         )
     if args.json:
         print_json([f.as_dict() for f in findings])
@@ -112,7 +113,8 @@ def _backfill_health(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     console = open_console()
     with console.session() as session:
-        stats = failure_stats(session, days=args.days, exchange=args.exchange)
+        stats = failure_stats(session, days=args.days, exchange=args.exchange,
+                              include_non_customer=args.include_non_customer)
     if args.json:
         print_json(stats.as_dict())
         return 0
@@ -145,6 +147,8 @@ class _ProgressBar:
         self._tenth = -1
 
     def __call__(self, p: BulkProgress) -> None:
+        if p.outcome == RUNNING:
+            return
         if self._tty:
             now = time.monotonic()
             if now - self._last < 0.1 and p.done < p.total:
@@ -176,6 +180,7 @@ def _bulk_retest(args: argparse.Namespace) -> int:
             ticket=args.ticket,
             progress=None if args.json else _ProgressBar(),
             batch_id=args.resume,
+            include_non_customer=args.include_non_customer,
         )
     except BulkError as exc:
         raise CliError(str(exc)) from None
@@ -218,6 +223,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="instead of scanning, re-check one key's "
         "Query Closed Orders & Trades scope through the connection-test engine",
     )
+    p.add_argument("--include-non-customer", action="store_true",
+                   help="count practice and internal keys too (default: customers' keys only)")
     p.add_argument("--ticket", default="", help="support ticket for the audit trail")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_backfill_health)
@@ -225,6 +232,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stats", help="fleet failure statistics, incidents, time-to-green, security posture")
     p.add_argument("--days", type=_days, default=30, help="the last N UTC days, today included")
     p.add_argument("--exchange", help="one venue (ccxt id)")
+    p.add_argument("--include-non-customer", action="store_true",
+                   help="count practice and internal keys too (default: customers' keys only)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_stats)
 
@@ -247,6 +256,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="only show the cohort")
     p.add_argument("--resume", metavar="BATCH", help="continue an interrupted batch (its filters apply)")
+    p.add_argument("--include-non-customer", action="store_true",
+                   help="count practice and internal keys too (default: customers' keys only)")
     p.add_argument("--ticket", default="", help="support ticket for the audit trail")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_bulk_retest)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
@@ -24,7 +24,7 @@ from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.db.engine import DatabaseUnavailable
 from nbsupport.db.models import ExchangeKey
-from nbsupport.keys import KeyInputError, open_credentials
+from nbsupport.keys import KeyInputError, open_credentials, shared_with
 
 # Writing a result: attempts when another writer holds the lock, and the pause before the next one.
 RECORD_ATTEMPTS = 3
@@ -79,7 +79,9 @@ def leased_key(console: Console, key_id: int, *, ignore_cooldown: bool = False) 
             row = session.get(ExchangeKey, key_id)
             if row is None:
                 raise KeyInputError(f"no exchange key with id {key_id}")
-            meta, user_id = key_meta(row), row.user_id
+            # The key's other copies are read with it: the test warns that they clash on nonces.
+            meta = replace(key_meta(row), shared_with=tuple(shared_with(session, key_id)))
+            user_id = row.user_id
             keyring = console.keyring()
             take_lease(session, console.settings, key_id, holder, ignore_cooldown=ignore_cooldown)
             credentials = open_credentials(session, keyring, key_id)

@@ -55,19 +55,30 @@ def new_holder() -> str:
     return f"{_HOST}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"[:100]
 
 
+def claim(holder: str) -> None:
+    """Marks `holder` as live work of this process until `unclaim` (a test, or a queued re-test run)."""
+    with _RUNNING_LOCK:
+        _RUNNING.add(holder)
+
+
+def unclaim(holder: str) -> None:
+    with _RUNNING_LOCK:
+        _RUNNING.discard(holder)
+
+
 @contextmanager
 def running(holder: str) -> Iterator[str]:
     """Marks `holder` as a live test of this process for as long as the block runs."""
-    with _RUNNING_LOCK:
-        _RUNNING.add(holder)
+    claim(holder)
     try:
         yield holder
     finally:
-        with _RUNNING_LOCK:
-            _RUNNING.discard(holder)
+        unclaim(holder)
 
 
-def _holder_is_gone(holder: str) -> bool:
+def holder_is_gone(holder: str) -> bool:
+    """True when the holder is provably no longer running: a holder of this process that is not live, or
+    a process of this host that has exited. Holders on other hosts are never presumed gone."""
     parts = holder.split(":")
     if len(parts) != 4 or parts[0] != _HOST or not parts[1].isdigit():
         return False
@@ -125,7 +136,7 @@ def take_lease(
     )
     if not taken:
         lease = session.get(RetestLease, key_id)
-        if lease is not None and _holder_is_gone(lease.holder):
+        if lease is not None and holder_is_gone(lease.holder):
             taken = _take_over(session, key_id, holder, now, expires, from_holder=lease.holder)
         if not taken:
             started = lease.acquired_at if lease is not None else now

@@ -52,6 +52,10 @@ def record_result(
             "warnings": list(result.warnings),
             "steps": [s.as_dict() for s in result.steps],
             "fix_id": result.fix.get("id", ""),
+            # So a result read back later says who spoke and carries its own reply, as it did live.
+            "error_source": result.error_source,
+            "error_text": result.error_text,
+            "customer_reply": result.fix.get("customer_reply", ""),
         },
     )
     session.add(test)
@@ -96,6 +100,9 @@ class TestRecord:
     warnings: list[str]
     egress_mismatch: bool
     fix_id: str
+    error_source: str | None = None  # "venue" | "console" | None (none, or recorded before it was kept)
+    error_text: str = ""
+    customer_reply: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return iso_fields(self)
@@ -117,6 +124,9 @@ def test_history(session: Session, key_id: int, limit: int = 50) -> list[TestRec
             egress_ip=r.egress_ip, warnings=list((r.detail or {}).get("warnings", [])),
             egress_mismatch=bool((r.detail or {}).get("egress_mismatch", False)),
             fix_id=str((r.detail or {}).get("fix_id", "")),
+            error_source=(r.detail or {}).get("error_source"),
+            error_text=str((r.detail or {}).get("error_text") or ""),
+            customer_reply=str((r.detail or {}).get("customer_reply") or ""),
         )
         for r in rows
     ]

@@ -1,4 +1,5 @@
-"""Checks that need no network: a key that fails one is diagnosed without sending a single request."""
+"""Checks that need no network: a key that fails one is diagnosed without sending a single request; and the
+demo's refusal of a venue its sandbox does not serve, before any request is sent or anything recorded."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import ccxt
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from nbsupport.conntest.result import KeyMeta
+from nbsupport.config import Settings
+from nbsupport.conntest.classify import EXPIRY_WARNING_DAYS
+from nbsupport.conntest.result import KeyMeta, RetestRefused
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.keys import ROTATION_DAYS
+from nbsupport.timefmt import utc_day
 from nbsupport.venues.base import Venue
 
-EXPIRY_WARNING_DAYS = 14
+VENUE_NOT_SERVED = "venue_not_served"
 
 # ccxt credential names -> what the user calls them; the console stores only these four.
 _STORED = {"apiKey": "API key", "secret": "secret", "password": "passphrase", "uid": "user id"}
@@ -75,13 +79,26 @@ def run_preflight(credentials: Credentials, meta: KeyMeta, venue: Venue, now: da
     if meta.expires_at is not None:
         if meta.expires_at <= now:
             result.fatal = Diagnosis.KEY_EXPIRED
-            result.reason = f"the key expired on {meta.expires_at:%Y-%m-%d} (stored expiry)"
+            result.reason = f"the key expired on {utc_day(meta.expires_at)} (stored expiry)"
             return result
         if meta.expires_at - now < timedelta(days=EXPIRY_WARNING_DAYS):
-            result.warnings.append(f"the key expires on {meta.expires_at:%Y-%m-%d}; ask for a new one now")
+            result.warnings.append(f"the key expires on {utc_day(meta.expires_at)}; ask for a new one now")
     if meta.rotated_at is not None:
         age = (now - meta.rotated_at).days
         if age > ROTATION_DAYS:
             result.warnings.append(
                 f"the key was last rotated {age} days ago (policy: every {ROTATION_DAYS} days)")
     return result
+
+
+def refuse_unserved_demo_venue(settings: Settings, exchange: str) -> None:
+    """In demo mode only the venues in NBSUPPORT_EXCHANGE_URLS (the bundled sandbox) can answer; any other
+    venue's request would reach our egress proxy or the internet and fail as if the key were bad. Refuse
+    before a request is sent, so nothing is recorded against the key."""
+    if not settings.demo or exchange in settings.exchange_urls:
+        return
+    served = ", ".join(sorted(settings.exchange_urls)) or "no venue"
+    raise RetestRefused(
+        VENUE_NOT_SERVED, 0,
+        f"the demo sandbox does not serve {exchange} (it serves {served}): nothing was sent to the venue and "
+        "nothing is recorded against the key. Try a practice key (practice+…@noonbarbari.local) instead")

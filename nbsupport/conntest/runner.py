@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from nbsupport.config import Settings
 from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND, Egress, Evidence, key_settings_findings, verdict
-from nbsupport.conntest.fix import fix_payload
-from nbsupport.conntest.preflight import run_preflight
-from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult
+from nbsupport.conntest.fix import fix_payload, reply_facts
+from nbsupport.conntest.preflight import refuse_unserved_demo_venue, run_preflight
+from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult, console_error_text
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import Diagnosis, Scope, ScopeState
 from nbsupport.venues.base import TERMINAL_KINDS, ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError
@@ -54,6 +55,9 @@ Progress = Callable[[ProgressEvent], None]
 # and with it the chance that the key was saved under the wrong product.
 _SIBLING_ANSWERS = frozenset({ErrorKind.AUTH, ErrorKind.AMBIGUOUS_AUTH, ErrorKind.DENIED, ErrorKind.IP_DENIED,
                               ErrorKind.EXPIRED, ErrorKind.OTP, ErrorKind.NONCE})
+# A key-settings call that answered something unusable (an HTML 404, a 5xx, a garbage body) says nothing
+# about the key: the state-free probes still can. The other terminal kinds stop the plan there.
+_KEY_INFO_STOPS = TERMINAL_KINDS - {ErrorKind.UNAVAILABLE, ErrorKind.GARBAGE}
 
 
 class _Run:
@@ -88,6 +92,11 @@ class _Run:
     # --- the plan ----------------------------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.meta.shared_with:
+            copies = ", ".join(f"key {s.key_id} (user {s.user_id})" for s in self.meta.shared_with)
+            self.evidence.warnings.append(
+                f"this API key is also stored as {copies}: two systems signing with one key clash on its "
+                "nonces (rejected nonces, a locked-out strategy); keep one copy and delete the others")
         self.emit("preflight", "running")
         pre = run_preflight(self.credentials, self.meta, self.venue, self.started)
         self.evidence.warnings.extend(pre.warnings)
@@ -123,13 +132,13 @@ class _Run:
         self.emit("balance", "ok")
         self.evidence.scopes[Scope.QUERY_FUNDS] = ScopeState.GRANTED
         info, error = self._key_info(wire)
-        # A key-settings answer in an unexpected shape is no reason to stop: the scope probes still work.
-        if error is not None and error.kind in TERMINAL_KINDS and error.kind is not ErrorKind.GARBAGE:
+        if error is not None and error.kind in _KEY_INFO_STOPS:
             self.evidence.fail(DIAGNOSIS_BY_KIND[error.kind], error)
             return
         if info is not None:
             self._apply_key_info(info, balance_ok=True)
         else:
+            self._key_info_unavailable(error)
             self._probe_scopes(wire)
 
     def _key_info(self, wire: Wire) -> tuple[KeyInfo | None, VenueError | None]:
@@ -137,7 +146,12 @@ class _Run:
         try:
             info = self.venue.key_info(wire)
         except ProbeFailed as failed:
-            self.failed("key_info", failed.error)
+            if failed.error.kind is ErrorKind.NOT_SUPPORTED:
+                # Neutral, not a failure: this key (or venue) does not expose its settings; probes follow.
+                why = f"the key does not report its settings ({failed.error.code}); each permission is probed"
+                self.emit("key_info", "skipped", why)
+            else:
+                self.failed("key_info", failed.error)
             return None, failed.error
         if info is None:
             self.emit("key_info", "skipped", f"{self.meta.exchange} reports no key settings")
@@ -145,6 +159,14 @@ class _Run:
         shown = ", ".join(f"{k}={v}" for k, v in info.summary.items() if k != "permissions")
         self.emit("key_info", "ok", shown)
         return info, None
+
+    def _key_info_unavailable(self, error: VenueError | None) -> None:
+        """Say so when the key's settings could not be read and probes stand in. A venue (or region) that
+        has no such call (`not_supported`: Kraken's `EGeneral:Unknown method`) is the probes' normal case."""
+        if error is not None and error.kind is not ErrorKind.NOT_SUPPORTED:
+            self.evidence.warnings.append(
+                f"key settings were unavailable ({error.kind.value}: {error.code}): the scopes were checked "
+                "by state-free probes instead")
 
     def _apply_key_info(self, info: KeyInfo, *, balance_ok: bool | None) -> None:
         """`balance_ok` None: the balance was refused with an answer that does not say why (Binance -2015)."""
@@ -187,7 +209,10 @@ class _Run:
             required = scope in self.evidence.required
             if state is ScopeState.MISSING and required and self.evidence.error is None:
                 self.evidence.error = wire.last_error
-            self.emit(step, "ok" if state is ScopeState.GRANTED else "failed", state.value)
+            # Withdraw is the scope a key must not have: missing is the good case, granted the warning.
+            unwanted = scope is Scope.WITHDRAW and not required
+            good = state is (ScopeState.MISSING if unwanted else ScopeState.GRANTED)
+            self.emit(step, "ok" if good else "warning" if unwanted else "failed", state.value)
         for implied, source in self.venue.implied_scopes.items():
             if implied in self.evidence.required:
                 self.evidence.scopes[implied] = self.evidence.scopes.get(source, ScopeState.UNKNOWN)
@@ -225,7 +250,7 @@ class _Run:
                 # Settings that grant everything yet a refused balance: nothing here explains it.
                 self.evidence.fail(Diagnosis.MISSING_PERMISSION if missing else Diagnosis.UNKNOWN, error)
             return
-        if info_error is not None and info_error.kind in TERMINAL_KINDS:
+        if info_error is not None and info_error.kind in _KEY_INFO_STOPS:
             self.evidence.fail(DIAGNOSIS_BY_KIND[info_error.kind], info_error)
             return
         address_too = self.venue.denied_may_be_address
@@ -236,6 +261,7 @@ class _Run:
             return
         if error.kind is ErrorKind.DENIED:
             self.evidence.scopes[Scope.QUERY_FUNDS] = ScopeState.MISSING
+            self._key_info_unavailable(info_error)
             self._probe_scopes(wire)
             if self.evidence.failure is not None:
                 return
@@ -299,8 +325,8 @@ class _Run:
 
     def result(self, duration_ms: int) -> TestResult:
         concluded = verdict(self.evidence)
-        egress = self.evidence.egress
-        mismatch = bool(self.evidence.detail.get("egress_mismatch"))
+        error = self.evidence.error
+        ours = error is not None and error.source == "console"
         return TestResult(
             key_id=self.meta.key_id,
             test_id=None,
@@ -311,12 +337,15 @@ class _Run:
             exchange_error=concluded.exchange_error,
             requests=self.requests,
             duration_ms=duration_ms,
-            fix=fix_payload(concluded.diagnosis.value, self.meta.exchange, egress_mismatch=mismatch),
-            egress_ip=egress.left_from,
+            fix=fix_payload(reply_facts(concluded, self.meta, self.evidence)),
+            # A test that sent nothing took no route: claiming one would be a guess.
+            egress_ip=self.evidence.egress.left_from if self.requests else "",
             warnings=list(dict.fromkeys(self.evidence.warnings)),
             steps=list(self.steps),
             started_at=self.started,
             detail=dict(self.evidence.detail),
+            error_source=error.source if error is not None else None,
+            error_text=console_error_text(error.code, self.settings.request_timeout_ms) if ours else "",
         )
 
 
@@ -331,13 +360,13 @@ def test_credentials(
     guard_ccxt_logger()
     meta = key_meta or KeyMeta(exchange=exchange_id)
     if meta.exchange != exchange_id:
-        meta = KeyMeta(meta.key_id, exchange_id, meta.required_scopes, meta.expires_at, meta.rotated_at,
-                       meta.ip_whitelist)
+        meta = replace(meta, exchange=exchange_id)
     return run_plan(_Run(credentials, meta, settings, progress))
 
 
 def run_plan(run: _Run) -> TestResult:
     """Run a prepared plan (the full test, or a narrower one built on `_Run`) and time it."""
+    refuse_unserved_demo_venue(run.settings, run.meta.exchange)
     started = time.monotonic()
     try:
         run.run()

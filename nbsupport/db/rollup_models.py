@@ -15,12 +15,14 @@ from nbsupport.db.models import Base, BigId
 
 
 class DailyTestRollup(Base):
-    """Connection tests per UTC day, venue, diagnosis and outcome."""
+    """Connection tests per UTC day, venue, key kind, diagnosis and outcome."""
 
     __tablename__ = "test_rollup_daily"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     exchange: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The tested key's kind (customer / practice / internal, migration 0005): `kind` is taken below.
+    key_kind: Mapped[str] = mapped_column(String(10), primary_key=True)
     diagnosis: Mapped[str] = mapped_column(String(40), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(10), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
@@ -38,6 +40,7 @@ class RecoveryRollupDaily(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     exchange: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_kind: Mapped[str] = mapped_column(String(10), primary_key=True)
     minutes: Mapped[int] = mapped_column(Integer, primary_key=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -53,6 +56,7 @@ class KeyPostureRollup(Base):
     __tablename__ = "key_posture_rollup"
 
     exchange: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_kind: Mapped[str] = mapped_column(String(10), primary_key=True)
     kind: Mapped[str] = mapped_column(String(10), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     can_withdraw: Mapped[bool] = mapped_column(primary_key=True)

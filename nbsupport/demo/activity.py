@@ -26,6 +26,15 @@ RETEST_SHARE = 0.12  # failed tests an agent re-tests from a ticket
 FIX_SAVE_SHARE = 0.7  # fixed problems the user confirms by saving the key again
 INCIDENT_FAILURE = 0.85
 INCIDENT_USER_RETESTS = 0.25  # live Kraken keys whose owner re-tests while their strategy is failing
+# The scheduler retries a failed test on its own, after a delay that depends on the cause (a rate limit
+# clears in minutes, an outage in an hour or so) and the venue: a spread of times to green, not one value.
+RETRY_MEDIAN_MIN = {P.D.RATE_LIMITED: 6, P.D.NONCE_REJECTED: 10, P.D.NETWORK_ERROR: 20,
+                    P.D.EXCHANGE_UNAVAILABLE: 50, P.D.UNKNOWN: 30}
+RETRY_SPREAD = 0.9  # lognormal sigma
+# Configuration problems are not retried: they wait for the user's fix (a save) or the next schedule.
+_RETRY_MIN = np.array([RETRY_MEDIAN_MIN.get(P.D(d), 0) for d in P.DIAGNOSES], dtype=float)
+# Slower venues' schedulers back off longer (their median latency as a proxy, Kraken = 1).
+_RETRY_VENUE = np.array([v.latency_ms / 240 for v in P.VENUES])
 
 _OK, _WARN, _FAILED = 0, 1, 2
 OUTCOMES = np.array(["ok", "warning", "failed"], dtype=object)
@@ -73,14 +82,21 @@ def outcome_codes(diag: np.ndarray, profile: np.ndarray) -> np.ndarray:
     return np.where(diag == P.DIAG[P.D.OK], _OK, np.where(warning, _WARN, _FAILED))
 
 
+def _outages(ctx: Context) -> list[tuple[int, int, int]]:
+    kraken = [(ctx.incident[0], ctx.incident[1], P.KRAKEN)] if ctx.incident is not None else []
+    return kraken + list(ctx.other_incidents)
+
+
 def _incident(rng: np.random.Generator, ctx: Context, keys: Keys, k: np.ndarray, at: np.ndarray,
               diag: np.ndarray) -> np.ndarray:
-    if ctx.incident is None:
+    if not _outages(ctx):
         return diag
-    start, end = ctx.incident
-    hit = (keys.venue[k] == P.KRAKEN) & (at >= start) & (at < end) & (rng.random(len(k)) < INCIDENT_FAILURE)
+    luck = rng.random(len(k))
     outage = np.where(rng.random(len(k)) < 0.6, P.DIAG[P.D.EXCHANGE_UNAVAILABLE], P.DIAG[P.D.NETWORK_ERROR])
-    return np.where(hit, outage, diag)
+    for start, end, venue in _outages(ctx):
+        hit = (keys.venue[k] == venue) & (at >= start) & (at < end) & (luck < INCIDENT_FAILURE)
+        diag = np.where(hit, outage, diag)
+    return diag
 
 
 @dataclass
@@ -117,7 +133,8 @@ def _scheduled_and_saves(rng: np.random.Generator, ctx: Context, keys: Keys) -> 
 def _follow_ups(rng: np.random.Generator, ctx: Context, keys: Keys, k_base: np.ndarray, at_base: np.ndarray,
                 diag: np.ndarray, profile: np.ndarray) -> tuple[np.ndarray, ...]:
     """(key, time, trigger) of the tests people ran because of earlier results: agents' re-tests from
-    tickets, users re-testing during the outage, and the ops bulk re-test after it."""
+    tickets, users re-testing during the outage, the ops bulk re-test after it, and the scheduler's own
+    retry of a failed test."""
     # An agent re-tests some failures from a ticket, minutes to hours later, and every reported problem
     # soon after the user wrote in (a strategy that stopped trading is noticed before the weekly test).
     picked = rng.random(len(k_base)) < RETEST_SHARE
@@ -130,6 +147,12 @@ def _follow_ups(rng: np.random.Generator, ctx: Context, keys: Keys, k_base: np.n
     while_open |= at_re < keys.ep_end[k_re]  # a report re-tests while the problem lasts
     keep = while_open & (at_re < ctx.now)
     k_re, at_re = k_re[keep], at_re[keep]
+    # The scheduler's own retry of a test that failed for a passing reason.
+    auto = np.flatnonzero((outcome_codes(diag, profile) == _FAILED) & (_RETRY_MIN[diag] > 0))
+    delay = (_RETRY_MIN[diag[auto]] * _RETRY_VENUE[keys.venue[k_base[auto]]]
+             * np.exp(rng.normal(0.0, RETRY_SPREAD, len(auto))) * MINUTE).astype(np.int64)
+    at_auto = at_base[auto] + np.maximum(delay, MINUTE)
+    k_auto, at_auto = k_base[auto][at_auto < ctx.now], at_auto[at_auto < ctx.now]
     k_bulk = k_user = np.zeros(0, dtype=np.int64)
     at_bulk = at_user = np.zeros(0, dtype=np.int64)
     if ctx.incident is not None:
@@ -143,9 +166,10 @@ def _follow_ups(rng: np.random.Generator, ctx: Context, keys: Keys, k_base: np.n
                   & (keys.venue[k_base] == P.KRAKEN) & outage)
         k_bulk = np.unique(k_base[during])
         at_bulk = ctx.incident[1] + rng.integers(20 * MINUTE, 90 * MINUTE, len(k_bulk))
-    return (np.concatenate([k_re, k_bulk, k_user]), np.concatenate([at_re, at_bulk, at_user]),
+    return (np.concatenate([k_re, k_bulk, k_user, k_auto]),
+            np.concatenate([at_re, at_bulk, at_user, at_auto]),
             np.concatenate([np.full(len(k_re), RETEST), np.full(len(k_bulk), BULK),
-                            np.full(len(k_user), USER_RETEST)]))
+                            np.full(len(k_user), USER_RETEST), np.full(len(k_auto), SCHEDULED)]))
 
 
 def make_tests(rng: np.random.Generator, ctx: Context, keys: Keys, key_ids: np.ndarray,

@@ -27,6 +27,7 @@ from nbsupport.crypto import MasterKeyring
 from nbsupport.db.engine import DatabaseUnavailable
 from nbsupport.db.models import User
 from nbsupport.demo import bulk
+from nbsupport.demo import profiles as P
 from nbsupport.demo.cast import store_demo_cast
 from nbsupport.demo.chunk import chunk_source
 from nbsupport.demo.frames import DAY, HOUR, MINUTE, from_us, to_us
@@ -40,7 +41,9 @@ except ImportError:  # not POSIX: no cross-process lock for SQLite (PostgreSQL u
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USERS = 300
+# Enough for the incident detector (nbsupport.fleet.incidents: 20 tests a day per venue) on the busier
+# venues (Kraken ~70 a day, Binance ~50), still built in a few seconds.
+DEFAULT_USERS = 1_000
 MAX_USERS = 10_000_000
 # From this size on, secondary indexes are dropped for the load and rebuilt after it (benchmarks/README.md).
 DROP_INDEXES_FROM_USERS = 1_000
@@ -112,8 +115,15 @@ def make_context(spec: DemoSpec) -> Context:
         back = back if back < spec.days else max(1, spec.days // 3)
         start = now - back * DAY + int(rng.integers(8, 19)) * HOUR + int(rng.integers(0, 60)) * MINUTE
         incident = (start, start + int(rng.uniform(2.5, 4.5) * HOUR))
+    others: tuple[tuple[int, int, int], ...] = ()
+    if spec.days >= 10:
+        # A Binance API degradation last week: a second spike, on another venue and day.
+        back = int(rng.integers(3, 8))
+        start = now - back * DAY + int(rng.integers(6, 20)) * HOUR
+        others = ((start, start + int(rng.uniform(3, 6) * HOUR), P.VENUE_INDEX["binance"]),)
     chunks = -(-spec.users // USERS_PER_CHUNK)
-    return Context(spec.seed, now, spec.days, spec.users, chunks, min(HISTORY_DAYS, spec.days), incident)
+    return Context(spec.seed, now, spec.days, spec.users, chunks, min(HISTORY_DAYS, spec.days), incident,
+                   others)
 
 
 def incident_window(spec: DemoSpec) -> tuple[datetime, datetime] | None:

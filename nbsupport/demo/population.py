@@ -35,6 +35,8 @@ class Context:
     chunks: int
     history_days: int  # placed orders / backfill history
     incident: tuple[int, int] | None  # [start, end) of the Kraken outage, µs
+    # Shorter outages on other venues: (start, end, venue index), µs.
+    other_incidents: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def window_start(self) -> int:

@@ -12,12 +12,13 @@ import hashlib
 
 import numpy as np
 
-from nbsupport import crypto
+from nbsupport import crypto, searchtext
 from nbsupport.credentials import Credentials
 from nbsupport.demo import profiles as P
 from nbsupport.demo.activity import Tests
 from nbsupport.demo.frames import NAT, Frame, Timestamps
 from nbsupport.demo.population import Keys, Users
+from nbsupport.fleet.kinds import CUSTOMER
 
 _STRATEGY_NAMES = np.array([s.name for s in P.STRATEGIES] + [""], dtype=object)  # -1 -> ""
 _READ_ONLY = np.array([s.read_only for s in P.STRATEGIES] + [False])
@@ -36,12 +37,18 @@ def user_frames(keyring: crypto.MasterKeyring, users: Users,
         blob, version = crypto.wrap_dek(keyring, uid, dek)
         wrapped.append(blob)
         versions.append(version)
+    # The bulk writer bypasses the ORM, so it writes the search columns the User model keeps itself.
+    search = [searchtext.search_columns(e, n) for e, n in zip(users.emails, users.names, strict=True)]
     users_frame = Frame("users", {
         "id": user_ids,
         "email": users.emails,
         "display_name": users.names,
         "strategy": _STRATEGY_NAMES[users.strategy],
         "created_at": Timestamps(users.created),
+        **{column: [row[column] for row in search] for column in searchtext.SEARCH_COLUMNS},
+        # Generated users are customers (their addresses are on .example domains); the practice cast is
+        # stored through keys.add_key, which gives it its kind.
+        "kind": np.full(len(user_ids), CUSTOMER, dtype=object),
     })
     envelopes = Frame("envelope_keys", {
         "user_id": user_ids,
@@ -92,4 +99,5 @@ def key_frame(keys: Keys, key_ids: np.ndarray, user_ids: np.ndarray, deks: list[
         "last_permissions": np.where(tests.seen_permissions, _PROFILES[tests.profile_now], "{}"),
         "credential_blob": blobs,
         "credential_version": np.ones(len(key_ids), dtype=np.int64),
+        "kind": np.full(len(key_ids), CUSTOMER, dtype=object),
     })

@@ -23,6 +23,7 @@ from nbsupport.fleet.backfill_causes import (
     classify,
     latest_test_details,
 )
+from nbsupport.fleet.kinds import CUSTOMER
 from nbsupport.fleet.rollups import utc_day
 from nbsupport.keys import utcnow
 
@@ -158,11 +159,11 @@ SELECT ks.key_id, coalesce(fe.failed_runs, 0) AS failed_runs, {carried}, fe.samp
    WHERE b.key_id = ks.key_id AND {in_period}) ELSE coalesce(fe.f_trades, 0) END AS trades_rows
 FROM ks LEFT JOIN fe ON fe.key_id = ks.key_id LEFT JOIN nr ON nr.key_id = ks.key_id
  JOIN exchange_keys k ON k.id = ks.key_id
-WHERE nr.busy_runs > 0 OR (nr.early_windows > 0 AND EXISTS (
+WHERE (:all_kinds = 1 OR k.kind = '{CUSTOMER}') AND (nr.busy_runs > 0 OR (nr.early_windows > 0 AND EXISTS (
   SELECT 1 FROM placed_orders_daily p WHERE p.key_id = ks.key_id AND p.day >= :since_day AND p.day <= :today))
  OR (fe.key_id IS NOT NULL AND (:key_failures = 1 OR (
   fe.permission_errors + fe.window_errors + fe.product_errors > 0
-  AND coalesce(k.last_diagnosis, '') NOT IN {KEY_FAILURES})))
+  AND coalesce(k.last_diagnosis, '') NOT IN {KEY_FAILURES}))))
 ORDER BY ks.key_id
 """  # noqa: S608 (assembled from this module's constants; every value is a bound parameter)
 
@@ -186,8 +187,12 @@ def backfill_health(
     days: int = 30,
     now: datetime | None = None,
     key_failures: bool | None = None,
+    include_non_customer: bool = False,
 ) -> list[BackfillFinding]:
     """Flagged keys over backfill runs started in the last `days` days, most confident first.
+
+    A fleet scan counts customers' keys only unless `include_non_customer`; a one-user scan shows that
+    user's keys whatever their kind (an agent looking up a practice user means it).
 
     `key_failures`: also list keys whose backfills fail only because the key itself is broken (expired,
     IP-blocked, rejected, as the connection test reports); default: only for a one-user scan.
@@ -206,6 +211,7 @@ def backfill_health(
         "since_day": _day_param(utc_day(since), dialect.name),
         "today": _day_param(utc_day(now), dialect.name),
         "key_failures": int(user_id is not None if key_failures is None else key_failures),
+        "all_kinds": int(include_non_customer or user_id is not None),
     }
     if user_id is not None:
         params["user_id"] = user_id

@@ -137,3 +137,9 @@ def _own_fix(cause: BackfillCause, created_at: datetime | None, query_end: datet
         "steps": steps,
         "customer_reply": reply,
     }
+
+
+def fix_heading(cause: BackfillCause | str) -> str:
+    """What to do about a cause, in a few words ("Grant Query Closed Orders & Trades"): the heading of a
+    group of findings. The guide's entries are titled by symptom ("Fill history is empty")."""
+    return str(_own_fix(BackfillCause(cause), None, None)["title"])

@@ -23,17 +23,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from nbsupport import audit
 from nbsupport.audit import Actor
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey
+from nbsupport.fleet.kinds import CUSTOMER
 from nbsupport.keys import utcnow
 
 ACTION = "fleet.bulk_retest"
 RESUME_ACTION = "fleet.bulk_retest_resume"
 TRIGGER = "bulk"
+FAILED_TESTS_WHERE = "connection_tests.outcome = 'failed'"
 
 RetestFn = Callable[..., Any]
 Progress = Callable[["BulkProgress"], None]
@@ -57,12 +59,31 @@ class BulkError(ValueError):
     """A bulk re-test request that cannot run (unknown batch, conflicting options)."""
 
 
+RUNNING = "running"
+
+
 @dataclass(frozen=True)
 class BulkProgress:
+    """A key started (`outcome` RUNNING, `done` unchanged) or finished its test."""
+
     done: int
     total: int
     key_id: int
+    outcome: str  # running | ok | warning | failed | refused | error
+    exchange: str = ""
+    diagnosis: str = ""
+
+
+@dataclass(frozen=True)
+class KeyOutcome:
+    """One key's test in the batch: what it found, or why it was not tested (`reason`)."""
+
+    key_id: int
+    exchange: str
     outcome: str  # ok | warning | failed | refused | error
+    diagnosis: str = ""
+    reason: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -84,6 +105,7 @@ class BulkReport:
     errors: dict[int, str] = field(default_factory=dict)  # key id -> exception type
     key_ids: list[int] = field(default_factory=list)  # the cohort (dry run) or the keys tested now
     duration_s: float = 0.0
+    results: list[KeyOutcome] = field(default_factory=list)  # every key this run tried, in finish order
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,9 +134,16 @@ def test_ticket(batch_id: str, ticket: str) -> str:
 
 
 def select_cohort(
-    session: Session, *, exchange: str | None, diagnosis: str | None, since_at: datetime, until: datetime
+    session: Session,
+    *,
+    exchange: str | None,
+    diagnosis: str | None,
+    since_at: datetime,
+    until: datetime,
+    include_non_customer: bool = False,
 ) -> list[tuple[int, str]]:
-    """(key id, exchange) of active keys with a failed test (or a test with `diagnosis`) in the window."""
+    """(key id, exchange) of active keys with a failed test (or a test with `diagnosis`) in the window;
+    customers' keys only unless `include_non_customer`."""
     ct, k = ConnectionTest, ExchangeKey
     query = (
         select(ct.key_id, k.exchange)
@@ -123,7 +152,11 @@ def select_cohort(
         .distinct()
         .order_by(ct.key_id)
     )
-    query = query.where(ct.diagnosis == diagnosis) if diagnosis else query.where(ct.outcome == "failed")
+    if not include_non_customer:
+        query = query.where(k.kind == CUSTOMER)
+    # "Any failed test" reads the partial covering index ix_connection_tests_failed (migration 0005); its
+    # predicate must appear literally (SQLite's rule for partial indexes).
+    query = query.where(ct.diagnosis == diagnosis) if diagnosis else query.where(text(FAILED_TESTS_WHERE))
     if exchange:
         query = query.where(ct.exchange == exchange)
     return [(int(key_id), str(venue)) for key_id, venue in session.execute(query)]
@@ -229,6 +262,7 @@ def bulk_retest(
     stop: threading.Event | None = None,
     now: datetime | None = None,
     processes: int | Literal["auto"] = 1,
+    include_non_customer: bool = False,
 ) -> BulkReport:
     """Re-test the cohort; with `batch_id`, resume that batch (its own filters and bounds apply).
 
@@ -248,11 +282,13 @@ def bulk_retest(
         if batch_id:
             plan = _find_batch(session, batch_id).detail
             exchange, diagnosis, ticket = plan.get("exchange"), plan.get("diagnosis"), plan.get("ticket", "")
+            include_non_customer = bool(plan.get("include_non_customer", False))
             since_at, selected_at = (datetime.fromisoformat(plan[n]) for n in ("since_at", "selected_at"))
         else:
             since_at, selected_at = now - since, now
         cohort = select_cohort(
-            session, exchange=exchange, diagnosis=diagnosis, since_at=since_at, until=selected_at
+            session, exchange=exchange, diagnosis=diagnosis, since_at=since_at, until=selected_at,
+            include_non_customer=include_non_customer,
         )
         report = BulkReport(
             batch_id=batch_id or new_batch_id(now),
@@ -288,6 +324,7 @@ def bulk_retest(
                 "already_done": len(done),
                 "concurrency": concurrency,
                 "processes": workers,
+                "include_non_customer": include_non_customer,
             },
         )
     report.already_done = len(cohort) - len(todo)
@@ -333,19 +370,27 @@ def _run(
     diagnoses: Counter[str] = Counter()
 
     def one(key_id: int, venue: str) -> None:
+        reason = ""
         with slots[venue]:
             if stop.is_set():
                 return
             gates[venue].wait()
+            if progress is not None:
+                with lock:
+                    done = sum(outcomes.values())
+                progress(BulkProgress(done, len(todo), key_id, RUNNING, venue))
+            began = time.monotonic()
             try:
                 result = retest_fn(console, key_id, actor=actor, ticket=ticket, trigger=TRIGGER)
                 outcome, diag = _field(result, "outcome"), _field(result, "diagnosis")
             except Exception as exc:
                 # The engine's RetestRefused carries retry_after_s: another test holds the key, or cooldown.
                 outcome, diag = ("refused" if hasattr(exc, "retry_after_s") else "error"), ""
+                reason = str(getattr(exc, "reason", "")) or type(exc).__name__
                 with lock:
                     target = report.refused if outcome == "refused" else report.errors
-                    target[key_id] = str(getattr(exc, "reason", "")) or type(exc).__name__
+                    target[key_id] = reason
+            seconds = round(time.monotonic() - began, 3)
         with lock:
             outcomes[outcome] += 1
             if diag:
@@ -353,9 +398,10 @@ def _run(
             if outcome not in ("refused", "error"):
                 report.tested += 1
                 report.key_ids.append(key_id)
+            report.results.append(KeyOutcome(key_id, venue, outcome, diag, reason, seconds))
             done = sum(outcomes.values())
         if progress is not None:
-            progress(BulkProgress(done, len(todo), key_id, outcome))
+            progress(BulkProgress(done, len(todo), key_id, outcome, venue, diag))
 
     pending: set[Future[None]] = set()
     queue: Iterable[tuple[int, str]] = iter(todo)

@@ -15,13 +15,21 @@ import multiprocessing
 import queue as queue_module
 import threading
 from collections import Counter
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from nbsupport.audit import Actor
 from nbsupport.config import Settings
 from nbsupport.console import Console
-from nbsupport.fleet.bulk import DEFAULT_BUDGET, BulkProgress, BulkReport, _default_retest_fn, _run
+from nbsupport.fleet.bulk import (
+    DEFAULT_BUDGET,
+    RUNNING,
+    BulkProgress,
+    BulkReport,
+    KeyOutcome,
+    _default_retest_fn,
+    _run,
+)
 
 _DONE = "done"
 _PROGRESS = "progress"
@@ -54,7 +62,9 @@ def _run_shard(
     report = BulkReport("", False, None, None, None, None, len(todo))  # type: ignore[arg-type]
 
     def forward(progress: BulkProgress) -> None:
-        events.put((_PROGRESS, progress.key_id, progress.outcome))
+        if progress.outcome == RUNNING:
+            return  # only finished keys cross the process boundary (the CLI bar counts those)
+        events.put((_PROGRESS, progress.key_id, progress.outcome, progress.exchange, progress.diagnosis))
         if stop.is_set():
             local_stop.set()
 
@@ -67,7 +77,7 @@ def _run_shard(
         events.put((_DONE, {
             "tested": report.tested, "key_ids": report.key_ids, "outcomes": report.outcomes,
             "diagnoses": report.diagnoses, "refused": report.refused, "errors": report.errors,
-            "interrupted": report.interrupted,
+            "interrupted": report.interrupted, "results": [asdict(r) for r in report.results],
         }))
 
 
@@ -130,7 +140,7 @@ def run_in_processes(
             if kind == _PROGRESS:
                 done += 1
                 if progress is not None:
-                    progress(BulkProgress(done, len(todo), payload[0], payload[1]))
+                    progress(BulkProgress(done, len(todo), *payload))
                 continue
             finished += 1
             part = payload[0]
@@ -138,6 +148,7 @@ def run_in_processes(
             report.key_ids.extend(part["key_ids"])
             report.refused.update(part["refused"])
             report.errors.update(part["errors"])
+            report.results.extend(KeyOutcome(**r) for r in part["results"])
             outcomes.update(part["outcomes"])
             diagnoses.update(part["diagnoses"])
             if part["interrupted"]:

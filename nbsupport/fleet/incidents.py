@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -45,6 +45,13 @@ class Incident:
         return {**asdict(self), "day": self.day.isoformat()}
 
 
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and population standard deviation in plain floats: `statistics.pstdev` works in exact
+    fractions, ~2 ms per call, and the page calls it once per venue-day (0.8 s on the 1 M build)."""
+    mean = math.fsum(values) / len(values)
+    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
 def detect_incidents(
     counts: list[tuple[date, str, int, int]], first_day: date, rule: IncidentRule
 ) -> list[Incident]:
@@ -65,7 +72,7 @@ def detect_incidents(
             history = [r for d, r in baseline_rates.items() if window_start <= d < day]
             incident = None
             if len(history) >= rule.min_baseline_days:
-                mean, sd = statistics.fmean(history), statistics.pstdev(history)
+                mean, sd = _mean_sd(history)
                 threshold = max(mean + rule.k * sd, rule.floor)
                 if rate > mean + rule.k * sd and rate > rule.floor:
                     incident = Incident(

@@ -1,6 +1,9 @@
 """The rollup tables fleet statistics read: full rebuilds and the per-test incremental hook.
 
-* `test_rollup_daily`: tests per (UTC day, exchange, diagnosis, outcome).
+Every rollup carries the tested key's kind (`key_kind`: customer / practice / internal), so fleet figures
+count customers only unless asked (nbsupport.fleet.kinds).
+
+* `test_rollup_daily`: tests per (UTC day, exchange, key kind, diagnosis, outcome).
 * `recovery_rollup_daily`: failure episodes that went green, histogram of durations per (day opened,
   exchange). An episode opens at a key's first failed test after a green (ok or warning) one and closes at
   its next green test.
@@ -24,13 +27,15 @@ from sqlalchemy import Table, and_, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from nbsupport.db.models import ConnectionTest
+from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.db.rollup_models import (
     BackfillNotableRun,
     DailyTestRollup,
     KeyPostureRollup,
     RecoveryRollupDaily,
 )
+from nbsupport.fleet.kinds import CUSTOMER
+from nbsupport.keys import rebuild_fingerprint_counts
 
 FAILED = "failed"
 # How many of a key's latest tests one read looks at to find where its failure episode opened.
@@ -100,12 +105,13 @@ def _posture_select_sql(dialect: str) -> str:
         false = "false"
     # Assembled from this module's constants only.
     return (
-        "SELECT exchange, kind, day, can_withdraw, no_whitelist, count(*) FROM ("  # noqa: S608
-        f"SELECT exchange, 'rotation' AS kind, {rot_day} AS day, {withdraw} AS can_withdraw, "
-        f"{no_whitelist} AS no_whitelist FROM exchange_keys WHERE status NOT IN {GONE_STATUSES} "
-        f"UNION ALL SELECT exchange, 'expiry', {exp_day}, {false}, {false} FROM exchange_keys "
+        "SELECT exchange, key_kind, kind, day, can_withdraw, no_whitelist, count(*) FROM ("  # noqa: S608
+        f"SELECT exchange, kind AS key_kind, 'rotation' AS kind, {rot_day} AS day, "
+        f"{withdraw} AS can_withdraw, {no_whitelist} AS no_whitelist FROM exchange_keys "
+        f"WHERE status NOT IN {GONE_STATUSES} "
+        f"UNION ALL SELECT exchange, kind, 'expiry', {exp_day}, {false}, {false} FROM exchange_keys "
         f"WHERE status NOT IN {GONE_STATUSES} AND expires_at IS NOT NULL) x "
-        "GROUP BY exchange, kind, day, can_withdraw, no_whitelist"
+        "GROUP BY exchange, key_kind, kind, day, can_withdraw, no_whitelist"
     )
 
 
@@ -119,18 +125,19 @@ def _recovery_select_sql(dialect: str) -> str:
                    LAG(outcome) OVER (PARTITION BY key_id ORDER BY started_at, id) AS prev
             FROM connection_tests
         ), marks AS (
-            SELECT id, key_id, exchange, started_at, outcome FROM t
+            SELECT t.id, t.key_id, t.exchange, t.started_at, t.outcome, k.kind AS key_kind
+            FROM t JOIN exchange_keys k ON k.id = t.key_id
             WHERE (outcome = '{FAILED}' AND (prev IS NULL OR prev <> '{FAILED}'))
                OR (outcome <> '{FAILED}' AND prev = '{FAILED}')
         ), ep AS (
-            SELECT exchange, outcome, started_at AS failed_at,
+            SELECT exchange, key_kind, outcome, started_at AS failed_at,
                    LEAD(started_at) OVER (PARTITION BY key_id ORDER BY started_at, id) AS green_at
             FROM marks
         )
-        SELECT {sql["day"]("failed_at")} AS day, exchange,
+        SELECT {sql["day"]("failed_at")} AS day, exchange, key_kind,
                {_bucket_sql(sql["seconds"]("failed_at", "green_at"))} AS minutes, count(*) AS n
         FROM ep WHERE outcome = '{FAILED}' AND green_at IS NOT NULL
-        GROUP BY 1, 2, 3"""  # noqa: S608 (assembled from this module's constants only)
+        GROUP BY 1, 2, 3, 4"""  # noqa: S608 (assembled from this module's constants only)
 
 
 def _notable_select_sql(dialect: str) -> str:
@@ -159,16 +166,22 @@ def rebuild_rollups_in(session: Session) -> None:
     dialect = session.get_bind().dialect.name
     day = _dialect_sql(dialect)["day"]("started_at")
     session.execute(delete(DailyTestRollup))
+    # Grouped by key first (the key_started index, no sort of the whole table), then joined to the key's
+    # kind once per key rather than once per test.
     session.execute(
         text(
-            "INSERT INTO test_rollup_daily (day, exchange, diagnosis, outcome, n) "  # noqa: S608 (constants)
-            f"SELECT {day}, exchange, diagnosis, outcome, count(*) FROM connection_tests "
-            "GROUP BY 1, 2, 3, 4"
+            "INSERT INTO test_rollup_daily (day, exchange, key_kind, diagnosis, outcome, n) "  # noqa: S608
+            "SELECT day, t.exchange, k.kind, diagnosis, outcome, sum(n) FROM ("
+            f"SELECT key_id, {day} AS day, exchange, diagnosis, outcome, count(*) AS n FROM connection_tests "
+            "GROUP BY key_id, 2, 3, 4, 5) t JOIN exchange_keys k ON k.id = t.key_id GROUP BY 1, 2, 3, 4, 5"
         )
     )
     session.execute(delete(RecoveryRollupDaily))
     session.execute(
-        text("INSERT INTO recovery_rollup_daily (day, exchange, minutes, n) " + _recovery_select_sql(dialect))
+        text(
+            "INSERT INTO recovery_rollup_daily (day, exchange, key_kind, minutes, n) "
+            + _recovery_select_sql(dialect)
+        )
     )
     session.execute(delete(BackfillNotableRun))
     session.execute(
@@ -180,10 +193,11 @@ def rebuild_rollups_in(session: Session) -> None:
     session.execute(delete(KeyPostureRollup))
     session.execute(
         text(
-            "INSERT INTO key_posture_rollup (exchange, kind, day, can_withdraw, no_whitelist, n) "
+            "INSERT INTO key_posture_rollup (exchange, key_kind, kind, day, can_withdraw, no_whitelist, n) "
             + _posture_select_sql(dialect)
         )
     )
+    rebuild_fingerprint_counts(session)
 
 
 def _add(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> None:
@@ -198,17 +212,19 @@ def record_test_in_rollups(session: Session, test: ConnectionTest) -> None:
     """Count one new connection test in the rollups. Call it right after inserting the test row, in the
     same transaction, so the rollups commit (or roll back) with it."""
     daily: Table = DailyTestRollup.__table__  # type: ignore[assignment]
+    key_kind = session.scalar(select(ExchangeKey.kind).where(ExchangeKey.id == test.key_id)) or CUSTOMER
     _add(
         session,
         daily,
         {
             "day": utc_day(test.started_at),
             "exchange": test.exchange,
+            "key_kind": key_kind,
             "diagnosis": test.diagnosis,
             "outcome": test.outcome,
             "n": 1,
         },
-        ["day", "exchange", "diagnosis", "outcome"],
+        ["day", "exchange", "key_kind", "diagnosis", "outcome"],
     )
     if test.outcome == FAILED:
         return
@@ -220,8 +236,14 @@ def record_test_in_rollups(session: Session, test: ConnectionTest) -> None:
     _add(
         session,
         recovery,
-        {"day": utc_day(opened), "exchange": test.exchange, "minutes": duration_bucket(seconds), "n": 1},
-        ["day", "exchange", "minutes"],
+        {
+            "day": utc_day(opened),
+            "exchange": test.exchange,
+            "key_kind": key_kind,
+            "minutes": duration_bucket(seconds),
+            "n": 1,
+        },
+        ["day", "exchange", "key_kind", "minutes"],
     )
 
 

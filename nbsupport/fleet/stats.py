@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
 from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
 from nbsupport.fleet.incidents import Incident, IncidentRule, detect_incidents
+from nbsupport.fleet.kinds import CUSTOMER_ONLY, kinds_counted
 from nbsupport.fleet.rollups import FAILED, utc_day
-from nbsupport.keys import ROTATION_DAYS, utcnow
+from nbsupport.keys import GONE_STATUSES, ROTATION_DAYS, utcnow
 
 EXPIRY_WARNING_DAYS = 14
 TOP_DIAGNOSES = 5
@@ -72,6 +74,7 @@ class SecurityPosture:
     rotation_overdue: int  # last rotated (or created) more than ROTATION_DAYS ago
     expiring_soon: int  # expires today or within EXPIRY_WARNING_DAYS
     expired: int
+    shared: int = 0  # keys in use whose API key is stored more than once (for another user, or twice)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +96,7 @@ class FleetStats:
     daily_by_venue: list[tuple[date, str, int, int]] = field(
         default_factory=list
     )  # day, venue, tests, failed
+    include_non_customer: bool = False  # practice and internal keys counted too
 
     @property
     def top_diagnoses(self) -> list[DiagnosisShare]:
@@ -103,6 +107,7 @@ class FleetStats:
             "first_day": self.first_day.isoformat(),
             "last_day": self.last_day.isoformat(),
             "exchange": self.exchange,
+            "include_non_customer": self.include_non_customer,
             "total": self.total.as_dict(),
             "by_day": [r.as_dict() for r in self.by_day],
             "by_venue": [r.as_dict() for r in self.by_venue],
@@ -128,57 +133,56 @@ def _counts() -> tuple[Any, Any, Any]:
     )
 
 
-def _in_window(query: Select[Any], first: date, last: date, exchange: str | None) -> Select[Any]:
+@dataclass(frozen=True)
+class Scope:
+    """Which rollup rows a figure reads: a day range, one venue or all, and the key kinds counted."""
+
+    first: date
+    last: date
+    exchange: str | None
+    kinds: tuple[str, ...] = CUSTOMER_ONLY
+
+
+def _in_window(query: Select[Any], scope: Scope) -> Select[Any]:
     r = DailyTestRollup
-    query = query.where(r.day >= first, r.day <= last)
-    return query.where(r.exchange == exchange) if exchange else query
+    query = query.where(r.day >= scope.first, r.day <= scope.last, r.key_kind.in_(scope.kinds))
+    return query.where(r.exchange == scope.exchange) if scope.exchange else query
 
 
-def _rates(session: Session, column: Any, first: date, last: date, exchange: str | None) -> list[Rate]:
-    query = _in_window(select(column, *_counts()).group_by(column).order_by(column), first, last, exchange)
+def _rates(session: Session, column: Any, scope: Scope) -> list[Rate]:
+    query = _in_window(select(column, *_counts()).group_by(column).order_by(column), scope)
     return [
         Rate(name.isoformat() if isinstance(name, date) else str(name), int(t), int(f), int(w))
         for name, t, f, w in session.execute(query)
     ]
 
 
-def _by_diagnosis(
-    session: Session, first: date, last: date, exchange: str | None, tests: int
-) -> list[DiagnosisShare]:
+def _by_diagnosis(session: Session, scope: Scope, tests: int) -> list[DiagnosisShare]:
     r = DailyTestRollup
     query = _in_window(
-        select(r.diagnosis, func.sum(r.n)).where(r.outcome == FAILED).group_by(r.diagnosis),
-        first,
-        last,
-        exchange,
+        select(r.diagnosis, func.sum(r.n)).where(r.outcome == FAILED).group_by(r.diagnosis), scope
     )
     rows = sorted(((str(d), int(n)) for d, n in session.execute(query)), key=lambda dn: (-dn[1], dn[0]))
     failures = sum(n for _, n in rows)
     return [DiagnosisShare(d, n, n / failures, n / tests if tests else 0.0) for d, n in rows]
 
 
-def _daily_by_venue(
-    session: Session, first: date, last: date, exchange: str | None
-) -> list[tuple[date, str, int, int]]:
+def _daily_by_venue(session: Session, scope: Scope) -> list[tuple[date, str, int, int]]:
     r = DailyTestRollup
     total, failed, _ = _counts()
     query = _in_window(
         select(r.day, r.exchange, total, failed).group_by(r.day, r.exchange).order_by(r.day, r.exchange),
-        first,
-        last,
-        exchange,
+        scope,
     )
     return [(d, e, int(t), int(f)) for d, e, t, f in session.execute(query)]
 
 
 def _incident_counts(
-    session: Session, first: date, last: date, exchange: str | None, diagnoses: tuple[str, ...]
+    session: Session, scope: Scope, diagnoses: tuple[str, ...]
 ) -> list[tuple[date, str, int, int]]:
     r = DailyTestRollup
     hits = func.sum(case((r.diagnosis.in_(diagnoses), r.n), else_=0))
-    query = _in_window(
-        select(r.day, r.exchange, func.sum(r.n), hits).group_by(r.day, r.exchange), first, last, exchange
-    )
+    query = _in_window(select(r.day, r.exchange, func.sum(r.n), hits).group_by(r.day, r.exchange), scope)
     return [(d, e, int(t), int(h)) for d, e, t, h in session.execute(query)]
 
 
@@ -196,18 +200,16 @@ def percentile_from_histogram(buckets: list[tuple[int, int]], p: float) -> int |
     return buckets[-1][0]
 
 
-def _time_to_green(
-    session: Session, first: date, last: date, exchange: str | None
-) -> tuple[TimeToGreen, dict[str, TimeToGreen]]:
+def _time_to_green(session: Session, scope: Scope) -> tuple[TimeToGreen, dict[str, TimeToGreen]]:
     r = RecoveryRollupDaily
     query = (
         select(r.exchange, r.minutes, func.sum(r.n))
-        .where(r.day >= first, r.day <= last)
+        .where(r.day >= scope.first, r.day <= scope.last, r.key_kind.in_(scope.kinds))
         .group_by(r.exchange, r.minutes)
         .order_by(r.exchange, r.minutes)
     )
-    if exchange:
-        query = query.where(r.exchange == exchange)
+    if scope.exchange:
+        query = query.where(r.exchange == scope.exchange)
     per_venue: dict[str, list[tuple[int, int]]] = defaultdict(list)
     overall: dict[int, int] = defaultdict(int)
     for venue, minutes, n in session.execute(query):
@@ -225,7 +227,9 @@ def _time_to_green(
     return summarise(sorted(overall.items())), {v: summarise(b) for v, b in sorted(per_venue.items())}
 
 
-def security_posture(session: Session, today: date, exchange: str | None = None) -> SecurityPosture:
+def security_posture(
+    session: Session, today: date, exchange: str | None = None, *, include_non_customer: bool = False
+) -> SecurityPosture:
     k = KeyPostureRollup
     rotation, expiry = k.kind == "rotation", k.kind == "expiry"
     overdue_before = today - timedelta(days=ROTATION_DAYS)
@@ -241,10 +245,25 @@ def security_posture(session: Session, today: date, exchange: str | None = None)
         total(expiry & (k.day >= today) & (k.day <= today + timedelta(days=EXPIRY_WARNING_DAYS))),
         total(expiry & (k.day < today)),
     )
+    query = query.where(k.key_kind.in_(kinds_counted(include_non_customer)))
     if exchange:
         query = query.where(k.exchange == exchange)
     row = session.execute(query).one()
-    return SecurityPosture(*(int(v) for v in row))
+    return SecurityPosture(*(int(v) for v in row), shared=_shared_keys(session, exchange))
+
+
+def _shared_keys(session: Session, exchange: str | None) -> int:
+    """Keys in use whose API key another key in use holds too: from the fingerprint counts kept by triggers
+    (migration 0006), whose rows with n > 1 sit in a small partial index; a venue filter joins those few
+    fingerprints back to their keys."""
+    counts = KeyFingerprintCount
+    if not exchange:
+        return int(session.scalar(select(func.coalesce(func.sum(counts.n), 0)).where(counts.n > 1)) or 0)
+    repeated = select(counts.fingerprint).where(counts.n > 1)
+    query = select(func.count()).select_from(ExchangeKey).where(
+        ExchangeKey.fingerprint.in_(repeated), ExchangeKey.exchange == exchange,
+        ExchangeKey.status.not_in(GONE_STATUSES))
+    return int(session.scalar(query) or 0)
 
 
 def failure_stats(
@@ -254,22 +273,24 @@ def failure_stats(
     exchange: str | None = None,
     now: datetime | None = None,
     incident_rule: IncidentRule | None = None,
+    include_non_customer: bool = False,
 ) -> FleetStats:
-    """Fleet failure statistics for the last `days` UTC days, today included."""
+    """Fleet failure statistics for the last `days` UTC days, today included; customers' keys only
+    unless `include_non_customer` (practice and internal keys would fake incidents and failures)."""
     if days < 1:
         raise ValueError("days must be at least 1")
     rule = incident_rule or IncidentRule()
     last = utc_day(now or utcnow())
     first = last - timedelta(days=days - 1)
-    by_day = _rates(session, DailyTestRollup.day, first, last, exchange)
-    by_venue = _rates(session, DailyTestRollup.exchange, first, last, exchange)
+    scope = Scope(first, last, exchange, kinds_counted(include_non_customer))
+    by_day = _rates(session, DailyTestRollup.day, scope)
+    by_venue = _rates(session, DailyTestRollup.exchange, scope)
     total = Rate(
         "total", sum(r.tests for r in by_day), sum(r.failed for r in by_day), sum(r.warnings for r in by_day)
     )
-    counts = _incident_counts(
-        session, first - timedelta(days=rule.baseline_days), last, exchange, rule.diagnoses
-    )
-    ttg, ttg_by_venue = _time_to_green(session, first, last, exchange)
+    baseline = Scope(first - timedelta(days=rule.baseline_days), last, exchange, scope.kinds)
+    counts = _incident_counts(session, baseline, rule.diagnoses)
+    ttg, ttg_by_venue = _time_to_green(session, scope)
     return FleetStats(
         first_day=first,
         last_day=last,
@@ -277,10 +298,11 @@ def failure_stats(
         total=total,
         by_day=by_day,
         by_venue=by_venue,
-        by_diagnosis=_by_diagnosis(session, first, last, exchange, total.tests),
+        by_diagnosis=_by_diagnosis(session, scope, total.tests),
         incidents=detect_incidents(counts, first, rule),
         time_to_green=ttg,
         time_to_green_by_venue=ttg_by_venue,
-        posture=security_posture(session, last, exchange),
-        daily_by_venue=_daily_by_venue(session, first, last, exchange),
+        posture=security_posture(session, last, exchange, include_non_customer=include_non_customer),
+        daily_by_venue=_daily_by_venue(session, scope),
+        include_non_customer=include_non_customer,
     )

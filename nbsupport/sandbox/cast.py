@@ -136,6 +136,12 @@ def demo_cast() -> list[CastMember]:
             Diagnosis.SECRET_MALFORMED.value,
         )
     )
+    # The healthy spot key stored a second time, for another practice user: one API key, two copies, which
+    # the lookup and key pages show and a re-test warns about (two systems signing with one key clash on
+    # its nonces). The venue knows it once.
+    healthy = members[0]
+    members.append(CastMember("shared-key", healthy.key, "kraken", healthy.api_key, healthy.secret,
+                              Diagnosis.OK.value))
     members.append(
         CastMember(
             "unknown-key",

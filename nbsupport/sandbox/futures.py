@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from nbsupport.sandbox import futures_endpoints as fe
-from nbsupport.sandbox.keys import AUTHENTICATED_FAULTS, FuturesAccess
+from nbsupport.sandbox.keys import AUTHENTICATED_FAULTS
 from nbsupport.sandbox.ratelimit import Verdict
 from nbsupport.sandbox.signing import verify_futures
 from nbsupport.sandbox.state import FaultSource, KeyRegistry, KeyState, NonceVerdict
@@ -22,9 +22,12 @@ from nbsupport.sandbox.wire import (
     Incoming,
     Reply,
     fault_reply,
+    futures_auth_service_refusal,
     futures_error,
     futures_ok,
 )
+from nbsupport.venues import kraken_facts as facts
+from nbsupport.venues.kraken_facts import FuturesAccessLevel
 
 DERIVATIVES_PREFIX = "/derivatives/api/v3/"
 HISTORY_PREFIXES = ("/api/history/v2/", "/api/history/v3/")
@@ -71,7 +74,7 @@ _PRIVATE: dict[tuple[str, str], Route] = {
 _HISTORY = frozenset({"orders", "executions", "triggers", "account-log", "positions"})
 _KEY_CHECK = Route("any", fe.check_api_key, cost=1)
 
-_ACCESS_RANK: dict[FuturesAccess, int] = {"no-access": 0, "read-only": 1, "full-access": 2}
+_ACCESS_RANK: dict[str, int] = {level: rank for rank, level in enumerate(facts.FUTURES_ACCESS_LEVELS)}
 
 
 def _route(method: str, path: str) -> Route | None:
@@ -95,8 +98,8 @@ def _allowed(state: KeyState, access: Access) -> bool:
     if access == "any":
         return True
     if access == "withdraw":
-        return key.futures_withdrawal_access() == "full-access"
-    needed = "read-only" if access == "read" else "full-access"
+        return key.futures_transfer_access() == facts.FUTURES_FULL_ACCESS
+    needed: FuturesAccessLevel = "READ_ONLY" if access == "read" else "FULL_ACCESS"
     return _ACCESS_RANK[key.futures_general_access()] >= _ACCESS_RANK[needed]
 
 
@@ -133,7 +136,7 @@ class FuturesVenue:
         state = self._registry.get("futures", self.api_key_of(req))
         refusal = self._authenticate(req, state)
         if refusal is not None:
-            return refusal
+            return _auth_service_shape(refusal, state) if route is _KEY_CHECK else refusal
         assert state is not None
         refusal = self._limit_and_authorize(state, route)
         if refusal is not None:
@@ -176,6 +179,16 @@ class FuturesVenue:
             # is refused as not authenticated for that endpoint.
             return futures_error(FUTURES_AUTH_ERROR)
         return None
+
+
+def _auth_service_shape(refusal: Reply, state: KeyState | None) -> Reply:
+    """The auth service (the key check) refuses with its own documented 401 body, not the derivatives
+    API's `{"result": "error", ...}`; nonce errors are the derivatives' and are kept."""
+    if refusal.error != FUTURES_AUTH_ERROR:
+        return refusal
+    unknown = state is None
+    return futures_auth_service_refusal(facts.FUTURES_KEY_CHECK_401_SUBERROR_UNKNOWN_KEY if unknown
+                                        else facts.FUTURES_KEY_CHECK_401_SUBERROR_SIGNATURE)
 
 
 def _form(req: Incoming) -> dict[str, str]:

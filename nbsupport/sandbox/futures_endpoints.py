@@ -12,11 +12,13 @@ from nbsupport.sandbox.state import KeyState
 from nbsupport.sandbox.wire import (
     FUTURES_INVALID_ARGUMENT,
     Reply,
+    fault_reply,
     futures_error,
     futures_ok,
     futures_server_time,
     json_reply,
 )
+from nbsupport.venues import kraken_facts as facts
 
 Params = dict[str, str]
 
@@ -174,11 +176,14 @@ def refuse(_: KeyState, __: Params) -> Reply:
 
 
 def check_api_key(state: KeyState, _: Params) -> Reply | None:
-    """`/api/auth/v1/api-keys/v3/check`. The docs leave `permissions` an open object; its two fields here
-    (the General API and Withdrawal API access levels of the key settings page) are the sandbox's design."""
+    """`/api/auth/v1/api-keys/v3/check`, CheckedV3ApiKeyDetails as Kraken documents it
+    (nbsupport.venues.kraken_facts): `permissions` is {"general", "transfer"}, each NO_ACCESS, READ_ONLY or
+    FULL_ACCESS; the allowlist as `allowedCidrBlock` (the first) and `allowedCidrBlocks`."""
     key = state.key
     if not key.key_info_enabled:
         return None
+    if key.key_info_fault is not None:
+        return fault_reply(key.key_info_fault, "futures", 0.0)
     digest = hashlib.sha256(("iiban" + key.api_key).encode()).hexdigest().upper()
     blocks = [b if "/" in b else (b + "/128" if ":" in b else b + "/32") for b in key.ip_allowlist]
     body = {
@@ -187,8 +192,8 @@ def check_api_key(state: KeyState, _: Params) -> Reply | None:
         "iiban": f"AA{digest[:2]} {digest[2:6]} {digest[6:10]} {digest[10:14]}",
         "createdAt": key.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "permissions": {
-            "general": key.futures_general_access(),
-            "withdrawal": key.futures_withdrawal_access(),
+            facts.FUTURES_PERMISSION_GENERAL: key.futures_general_access(),
+            facts.FUTURES_PERMISSION_TRANSFER: key.futures_transfer_access(),
         },
         "allowedCidrBlock": blocks[0] if blocks else None,
         "allowedCidrBlocks": blocks,

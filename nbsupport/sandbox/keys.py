@@ -9,6 +9,8 @@ from enum import StrEnum
 from typing import Literal
 
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
+from nbsupport.venues import kraken_facts as facts
+from nbsupport.venues.kraken_facts import FuturesAccessLevel
 
 Product = Literal["spot", "futures"]
 
@@ -19,6 +21,7 @@ class Fault(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     BUSY = "busy"
     HTML_502 = "html_502"
+    HTML_404 = "html_404"  # a CDN's page for a path it does not route (an endpoint missing on this host)
     HTTP_429 = "http_429"
     REGION_BLOCKED = "region_blocked"
     TIMEOUT = "timeout"
@@ -34,18 +37,16 @@ class Fault(StrEnum):
 # Faults the venue's limiter produces; every other fault happens at the edge, before authentication.
 AUTHENTICATED_FAULTS: frozenset[Fault] = frozenset({Fault.RATE_LIMITED, Fault.LOCKOUT})
 
-# Kraken spot's permission names as GetApiKeyInfo lists them.
+# Kraken spot's permission names as GetApiKeyInfo lists them (nbsupport.venues.kraken_facts).
 KRAKEN_PERMISSION_NAMES: dict[Scope, tuple[str, ...]] = {
     # The sandbox folds Kraken's separate "Query Ledger Entries" into query_funds: Scope has no ledger scope.
-    Scope.QUERY_FUNDS: ("query-funds", "query-ledger-entries"),
-    Scope.QUERY_OPEN_ORDERS: ("query-open-trades",),
-    Scope.QUERY_CLOSED_ORDERS: ("query-closed-trades",),
-    Scope.CREATE_ORDERS: ("modify-trades",),
-    Scope.CANCEL_ORDERS: ("close-trades",),
-    Scope.WITHDRAW: ("withdraw-funds",),
+    Scope.QUERY_FUNDS: (facts.SPOT_PERMISSION_QUERY_FUNDS, facts.SPOT_PERMISSION_QUERY_LEDGER),
+    Scope.QUERY_OPEN_ORDERS: (facts.SPOT_PERMISSION_QUERY_OPEN,),
+    Scope.QUERY_CLOSED_ORDERS: (facts.SPOT_PERMISSION_QUERY_CLOSED,),
+    Scope.CREATE_ORDERS: (facts.SPOT_PERMISSION_MODIFY_TRADES,),
+    Scope.CANCEL_ORDERS: (facts.SPOT_PERMISSION_CLOSE_TRADES,),
+    Scope.WITHDRAW: (facts.SPOT_PERMISSION_WITHDRAW,),
 }
-
-FuturesAccess = Literal["no-access", "read-only", "full-access"]
 
 _READ_SCOPES = frozenset({Scope.QUERY_FUNDS, Scope.QUERY_OPEN_ORDERS, Scope.QUERY_CLOSED_ORDERS})
 _TRADE_SCOPES = frozenset({Scope.CREATE_ORDERS, Scope.CANCEL_ORDERS})
@@ -85,6 +86,9 @@ class SandboxKey:
     query_window: tuple[datetime | None, datetime | None] = (None, None)
     # False makes GetApiKeyInfo (and the futures key check) unavailable, so callers must probe scopes.
     key_info_enabled: bool = True
+    # A fault only GetApiKeyInfo (and the futures key check) answer with, once the request authenticated:
+    # the key works, its settings cannot be read (an HTML 404, a 5xx, a garbage body).
+    key_info_fault: Fault | None = None
     balances: dict[str, str] = field(default_factory=_default_balances)
     fault: Fault | None = None
     created_at: datetime = _FIXED_CREATED_AT
@@ -97,6 +101,8 @@ class SandboxKey:
         self.query_window = (_as_utc(self.query_window[0]), _as_utc(self.query_window[1]))
         if self.fault is not None:
             self.fault = Fault(self.fault)
+        if self.key_info_fault is not None:
+            self.key_info_fault = Fault(self.key_info_fault)
 
     def allows_ip(self, peer: str) -> bool:
         if not self.ip_allowlist:
@@ -117,13 +123,14 @@ class SandboxKey:
                 names.extend(KRAKEN_PERMISSION_NAMES[scope])
         return names
 
-    def futures_general_access(self) -> FuturesAccess:
-        """Futures keys have one coarse level ("General API"); any trade scope makes it full access."""
+    def futures_general_access(self) -> FuturesAccessLevel:
+        """Futures keys have one coarse level for the General API; any trade scope makes it full access."""
         if self.permissions & _TRADE_SCOPES:
-            return "full-access"
+            return "FULL_ACCESS"
         if self.permissions & _READ_SCOPES:
-            return "read-only"
-        return "no-access"
+            return "READ_ONLY"
+        return "NO_ACCESS"
 
-    def futures_withdrawal_access(self) -> FuturesAccess:
-        return "full-access" if Scope.WITHDRAW in self.permissions else "no-access"
+    def futures_transfer_access(self) -> FuturesAccessLevel:
+        """The key check's `transfer` level (the settings page's withdrawal access)."""
+        return "FULL_ACCESS" if Scope.WITHDRAW in self.permissions else "NO_ACCESS"

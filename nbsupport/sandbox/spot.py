@@ -17,7 +17,6 @@ from nbsupport.sandbox.wire import (
     SPOT_INVALID_OTP,
     SPOT_INVALID_SIGNATURE,
     SPOT_IP_NOT_ALLOWED,
-    SPOT_KEY_EXPIRED,
     SPOT_LOCKOUT,
     SPOT_PERMISSION_DENIED,
     SPOT_RATE_LIMIT,
@@ -163,7 +162,8 @@ class SpotVenue:
         return spot_endpoints.PRIVATE[name](state, params)
 
     def _authenticate(self, req: Incoming, state: KeyState | None, params: dict[str, object]) -> Reply | None:
-        if state is None:
+        # A disabled or expired key is refused as unknown (nbsupport.venues.kraken_facts).
+        if state is None or state.key.is_expired(datetime.now(UTC)):
             return spot_error(SPOT_INVALID_KEY)
         nonce_text = str(params.get("nonce", ""))
         if not verify_spot(state.key.secret, req.path, nonce_text, req.text, req.header("API-Sign") or ""):
@@ -178,8 +178,6 @@ class SpotVenue:
         key = state.key
         if not key.allows_ip(req.peer_ip):
             return spot_error(SPOT_IP_NOT_ALLOWED)
-        if key.is_expired(datetime.now(UTC)):
-            return spot_error(SPOT_KEY_EXPIRED)
         if key.otp is not None and str(params.get("otp", "")) != key.otp:
             return spot_error(SPOT_INVALID_OTP)
         return None

@@ -18,9 +18,11 @@ from nbsupport.sandbox.wire import (
     SPOT_UNKNOWN_PAIR,
     SPOT_UNKNOWN_WITHDRAW_KEY,
     Reply,
+    fault_reply,
     spot_error,
     spot_ok,
 )
+from nbsupport.venues import kraken_facts as facts
 
 Params = dict[str, Any]
 PrivateHandler = Callable[[KeyState, Params], Reply]
@@ -191,14 +193,17 @@ def withdraw_info(_: KeyState, __: Params) -> Reply:
 
 
 def _seconds(moment: datetime | None) -> str:
-    return str(int(moment.timestamp())) if moment is not None else "0"
+    return str(int(moment.timestamp())) if moment is not None else facts.SPOT_UNSET_MOMENT
 
 
 def api_key_info(state: KeyState, _: Params) -> Reply:
-    """Field names and encodings as Kraken's GetApiKeyInfo: unix-second strings, "0" for unset."""
+    """Field names and encodings as Kraken documents GetApiKeyInfo (nbsupport.venues.kraken_facts):
+    unix-second strings with "0" for unset, `ipAllowlist`, `nonceWindow`; no permission needed."""
     key = state.key
     if not key.key_info_enabled:
         return spot_error(SPOT_UNKNOWN_METHOD, status=404)
+    if key.key_info_fault is not None:
+        return fault_reply(key.key_info_fault, "spot", 0.0)
     digest = hashlib.sha256(key.api_key.encode()).hexdigest().upper()
     iban = f"AA{digest[:2]} {digest[2:6]} {digest[6:10]} {digest[10:14]}"
     start, end = key.query_window

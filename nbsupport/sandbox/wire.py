@@ -14,39 +14,41 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from nbsupport.sandbox.keys import Fault, Product
+from nbsupport.venues import kraken_facts as facts
 
 # --- Kraken spot error strings -------------------------------------------------------------------------
-# Listed by ccxt's kraken `exceptions['exact']` and Kraken's "API error messages" support article.
-SPOT_INVALID_KEY = "EAPI:Invalid key"
-SPOT_INVALID_SIGNATURE = "EAPI:Invalid signature"
-SPOT_INVALID_NONCE = "EAPI:Invalid nonce"
-SPOT_PERMISSION_DENIED = "EGeneral:Permission denied"
-SPOT_RATE_LIMIT = "EAPI:Rate limit exceeded"
-SPOT_LOCKOUT = "EGeneral:Temporary lockout"
-SPOT_UNAVAILABLE = "EService:Unavailable"
-SPOT_BUSY = "EService:Busy"
+# The documented ones come from nbsupport.venues.kraken_facts (sources and unconfirmed facts listed there),
+# so the sandbox and the engine read from one table.
+SPOT_INVALID_KEY = facts.SPOT_INVALID_KEY
+SPOT_INVALID_SIGNATURE = facts.SPOT_INVALID_SIGNATURE
+SPOT_INVALID_NONCE = facts.SPOT_INVALID_NONCE
+SPOT_PERMISSION_DENIED = facts.SPOT_PERMISSION_DENIED
+SPOT_RATE_LIMIT = facts.SPOT_RATE_LIMIT
+SPOT_LOCKOUT = facts.SPOT_TEMPORARY_LOCKOUT
+SPOT_UNAVAILABLE = facts.SPOT_SERVICE_UNAVAILABLE
+SPOT_BUSY = facts.SPOT_SERVICE_BUSY
+SPOT_UNKNOWN_METHOD = facts.SPOT_UNKNOWN_METHOD
 SPOT_UNKNOWN_ORDER = "EOrder:Unknown order"
 SPOT_UNKNOWN_PAIR = "EQuery:Unknown asset pair"
 SPOT_UNKNOWN_WITHDRAW_KEY = "EFunding:Unknown withdraw key"
 SPOT_INVALID_ARGUMENTS = "EGeneral:Invalid arguments"
-SPOT_UNKNOWN_METHOD = "EGeneral:Unknown method"
-# Not confirmed against the live venue: the expiry string is the one the Kraken help guide quotes; the OTP
-# string is what third-party Kraken clients match on; an IP-allowlist miss is answered like a missing
-# permission because Kraken documents no separate error for it.
-SPOT_KEY_EXPIRED = "EGeneral:Permission denied:expired"
+# A disabled or expired key is refused as an invalid key (Kraken's support text), never with its own error.
+SPOT_KEY_EXPIRED = facts.SPOT_INVALID_KEY
+# Unconfirmed (kraken_facts): an address outside the allowlist is answered like a missing permission.
+SPOT_IP_NOT_ALLOWED = facts.SPOT_IP_NOT_ALLOWED_ANSWER
+# The OTP string is what third-party Kraken clients match on; Kraken's docs do not list it.
 SPOT_INVALID_OTP = "EAPI:Invalid otp"
-SPOT_IP_NOT_ALLOWED = SPOT_PERMISSION_DENIED
 # The sandbox never changes state: refused calls get a Kraken-shaped argument error that names the reason.
 SPOT_STATE_CHANGE_REFUSED = "EGeneral:Invalid arguments:sandbox refuses state changes"
 
-# --- Kraken Futures error strings (ccxt krakenfutures `exceptions['exact']`) -------------------------
-FUTURES_AUTH_ERROR = "authenticationError"
-FUTURES_RATE_LIMIT = "apiLimitExceeded"
-FUTURES_NONCE_BELOW = "nonceBelowThreshold"
-FUTURES_NONCE_DUPLICATE = "nonceDuplicate"
-FUTURES_UNAVAILABLE = "unavailable"
-FUTURES_INVALID_ARGUMENT = "invalidArgument"
-FUTURES_NOT_FOUND = "notFound"
+# --- Kraken Futures error strings (kraken_facts) ----------------------------------------------------------
+FUTURES_AUTH_ERROR = facts.FUTURES_AUTHENTICATION_ERROR
+FUTURES_RATE_LIMIT = facts.FUTURES_API_LIMIT_EXCEEDED
+FUTURES_NONCE_BELOW = facts.FUTURES_NONCE_BELOW_THRESHOLD
+FUTURES_NONCE_DUPLICATE = facts.FUTURES_NONCE_DUPLICATE
+FUTURES_UNAVAILABLE = facts.FUTURES_UNAVAILABLE
+FUTURES_INVALID_ARGUMENT = facts.FUTURES_INVALID_ARGUMENT
+FUTURES_NOT_FOUND = facts.FUTURES_NOT_FOUND
 # HTTP status per futures error. The key-check endpoint documents 401 for a bad key or signature; the rest
 # are the sandbox's best guess (ccxt reads the body's `error` field first, whatever the status).
 FUTURES_STATUS: dict[str, int] = {
@@ -139,10 +141,26 @@ def futures_error(error: str, status: int | None = None) -> Reply:
     return Reply(status or FUTURES_STATUS.get(error, 200), _json(body), error=error)
 
 
+def futures_auth_service_refusal(suberror: str) -> Reply:
+    """The auth service's documented 401 (Error schema: error, message, suberror; values unconfirmed)."""
+    body = {"error": facts.FUTURES_KEY_CHECK_401_ERROR, "message": facts.FUTURES_KEY_CHECK_401_MESSAGE,
+            "suberror": suberror}
+    return Reply(401, _json(body), error=facts.FUTURES_KEY_CHECK_401_ERROR)
+
+
 _CLOUDFLARE_502 = """<html>
 <head><title>502 Bad Gateway</title></head>
 <body>
 <center><h1>502 Bad Gateway</h1></center>
+<hr><center>cloudflare</center>
+</body>
+</html>
+"""
+
+_NOT_FOUND = """<html>
+<head><title>404 Not Found</title></head>
+<body>
+<center><h1>404 Not Found</h1></center>
 <hr><center>cloudflare</center>
 </body>
 </html>
@@ -182,6 +200,8 @@ def fault_reply(fault: Fault, product: Product, timeout_s: float) -> Reply:
         return spot_error(SPOT_LOCKOUT) if product == "spot" else futures_error(FUTURES_RATE_LIMIT)
     if fault is Fault.HTML_502:
         return Reply(502, _CLOUDFLARE_502.encode(), "text/html", error=name)
+    if fault is Fault.HTML_404:
+        return Reply(404, _NOT_FOUND.encode(), "text/html", error=name)
     if fault is Fault.HTTP_429:
         return Reply(429, b"Too Many Requests", "text/plain", error=name)
     if fault is Fault.REGION_BLOCKED:

@@ -1,30 +1,48 @@
-"""Audit events as a table for the admin page (a bounded list, never the whole trail)."""
+"""Audit events as a table for the admin page: one page of a server-side search, ids as links."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import pandas as pd
+import streamlit as st
 
 from nbsupport.db.models import AuditEvent
+from nbsupport.timefmt import utc_text
+from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
 
 # The actions the console, the engine and the CLI write; the filter offers these, rows may hold others.
 ACTIONS = ["key.view", "user.view", "key.retest", "key.probe", "fleet.backfill_health", "fleet.bulk_retest",
            "fleet.bulk_retest_resume", "key.add", "demo.build"]
-COLUMNS = ["at", "actor", "role", "action", "ticket", "user", "key", "result"]
+# What happened and to what first: on a laptop screen the result column is visible without scrolling.
+COLUMNS = ["at", "action", "result", "ticket", "actor", "user", "key", "role"]
 
 
-def audit_frame(events: Sequence[AuditEvent]) -> pd.DataFrame:
+def audit_frame(events: Sequence[AuditEvent], *, links: bool = True) -> pd.DataFrame:
+    """One row per event; empty cells are empty strings (never "None"). `links`: user and key as in-app
+    addresses for the page's link columns, else plain ids (the CSV)."""
+
+    def ref(value: int | None, url: object) -> str:
+        if value is None:
+            return ""
+        return url(value) if links else str(value)  # type: ignore[operator]
+
     return pd.DataFrame(
-        [{"at": e.at, "actor": e.actor, "role": e.role, "action": e.action, "ticket": e.ticket,
-          "user": e.subject_user_id, "key": e.subject_key_id, "result": e.result} for e in events],
+        [{"at": utc_text(e.at), "action": e.action, "result": e.result or "", "ticket": e.ticket or "",
+          "actor": e.actor, "user": ref(e.subject_user_id, user_url), "key": ref(e.subject_key_id, key_url),
+          "role": e.role or ""} for e in events],
         columns=COLUMNS,
-    ).astype({"user": "Int64", "key": "Int64"})
+    )
 
 
-def filter_frame(frame: pd.DataFrame, *, actions: Sequence[str] = (), ticket: str = "") -> pd.DataFrame:
-    if actions:
-        frame = frame[frame["action"].isin(list(actions))]
-    if ticket.strip():
-        frame = frame[frame["ticket"].str.contains(ticket.strip(), case=False, regex=False)]
-    return frame.reset_index(drop=True)
+def show_table(frame: pd.DataFrame) -> None:
+    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+        "at": st.column_config.TextColumn("at (UTC)", width="medium"),
+        "result": st.column_config.TextColumn("result", width="medium"),
+        "user": user_link_column("user"),
+        "key": key_link_column("key"),
+    })
+
+
+def csv_text(events: Sequence[AuditEvent]) -> str:
+    return audit_frame(events, links=False).to_csv(index=False)

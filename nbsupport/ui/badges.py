@@ -1,6 +1,7 @@
 """Badges for a key's health: rotation age, days to expiry, scopes (withdraw in red), last outcome.
 
 The functions return plain `Badge`s so the rules are testable; `markdown()` renders them in one line.
+Every badge says its state in words; a colour or a mark only repeats them.
 """
 
 from __future__ import annotations
@@ -83,15 +84,16 @@ def scope_badges(permissions: Mapping[str, Any], required: Iterable[str]) -> lis
         if scope == Scope.WITHDRAW:
             # Withdraw is the one scope that must be off: granted is the alarm.
             color = {"granted": "red", "missing": "green"}.get(state, "gray")
-            text = {"granted": "withdraw ENABLED", "missing": "withdraw off"}.get(state, "withdraw unknown")
+            words = {"granted": "withdraw ENABLED", "missing": "withdraw off"}
+            text = words.get(state, "withdraw not checked")
             badges.append(Badge(text, color))
             continue
         if state == "granted":
-            badges.append(Badge(f"{scope_label(scope)} ✓", "green"))
+            badges.append(Badge(f"{scope_label(scope)} ✓ granted", "green"))
         elif state == "missing":
             badges.append(Badge(f"{scope_label(scope)} missing", "red" if scope in required else "gray"))
         else:
-            badges.append(Badge(f"{scope_label(scope)} ?", "gray"))
+            badges.append(Badge(f"{scope_label(scope)} not checked", "gray"))
     return badges
 
 
@@ -107,4 +109,4 @@ def outcome_badge(outcome: str | None, diagnosis: str | None = None) -> Badge:
 
 def withdraw_text(permissions: Mapping[str, Any]) -> str:
     state = permissions.get(Scope.WITHDRAW.value)
-    return {"granted": "🔴 ENABLED", "missing": "off"}.get(str(state), "unknown")
+    return {"granted": "🔴 ENABLED", "missing": "off (good)"}.get(str(state), "not checked")

@@ -31,7 +31,9 @@ def fix_row(diagnosis: str, exchange: str | None) -> FixRow | None:
         return None
 
 
-def show_diagnosis(diagnosis: str | None, exchange: str | None) -> None:
+def show_diagnosis(diagnosis: str | None, exchange: str | None, *, reply: str | None = None) -> None:
+    """The guide's fix for the diagnosis; `reply` is the result's own customer reply (`fix.customer_reply`
+    of the test it came from), shown instead of the guide's general one."""
     if not diagnosis:
         st.info("No connection test yet: run a re-test to get a diagnosis.")
         return
@@ -39,4 +41,4 @@ def show_diagnosis(diagnosis: str | None, exchange: str | None) -> None:
     if row is None:
         st.warning(f"Diagnosis `{md_escape(diagnosis)}`: no matching entry in the error guide.")
         return
-    render_fix_card(row, link=guide_link(row.fix_id))
+    render_fix_card(row, link=guide_link(row.fix_id), reply=reply)

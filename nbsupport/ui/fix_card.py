@@ -2,7 +2,8 @@
 
 Shared by the error-guide page (pasted error -> best match) and the key-detail page (connection-test
 diagnosis -> `fix_for`). Guide text is trusted Markdown shipped in the package; anything a user pasted
-goes through `escape_markdown` or `st.code`, never through HTML.
+goes through `escape_markdown` or `st.code`, never through HTML. Every card speaks of the configured egress
+address (`NBSUPPORT_EGRESS_IP`), never the guide's default one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import unicodedata
 
 import streamlit as st
 
+from nbsupport.config import get_settings
 from nbsupport.guide import GENERIC_VENUE, FixRow, Match
+from nbsupport.replies import with_egress_ip
 
 HIGHLIGHT_CONTEXT_CHARS = 80
 # CommonMark lets a backslash escape any ASCII punctuation; escaping all of it is simplest and safe.
@@ -51,14 +54,28 @@ def venue_label(venue: str) -> str:
     return "any other venue" if venue == GENERIC_VENUE else venue
 
 
+def _reply(label: str, reply: str, note: str = "") -> None:
+    st.markdown(f"{label} ({note}copy with the icon at the top right)")
+    st.code(reply, language=None, wrap_lines=True)
+
+
+def reply_block(reply: str, title: str) -> None:
+    """A customer reply on its own, in a box: one shape wherever a reply is shown."""
+    with st.container(border=True):
+        _reply(f"**{title}**", reply)
+
+
 def render_fix_card(
     row: FixRow,
     *,
     match: Match | None = None,
     pasted: str | None = None,
     link: str | None = None,
+    reply: str | None = None,
 ) -> None:
-    """Render one fix. With `match` and `pasted`, also show where the error was found in the paste."""
+    """Render one fix. With `match` and `pasted`, also show where the error was found in the paste. With
+    `reply` (drafted from a test result, `nbsupport.replies`), that reply replaces the guide's general one."""
+    row = with_egress_ip(row, get_settings().egress_ip)
     with st.container(border=True):
         st.subheader(row.title, anchor=False)
         st.caption(
@@ -70,7 +87,10 @@ def render_fix_card(
         st.markdown(f"**Cause.** {row.cause}")
         st.markdown("**Fix**")
         st.markdown("\n".join(f"{number}. {step}" for number, step in enumerate(row.steps, start=1)))
-        st.markdown("**Reply to the customer** (copy with the icon at the top right)")
-        st.code(row.customer_reply, language=None, wrap_lines=True)
+        if reply is not None:
+            _reply("**Reply to the customer** for this key's result", reply)
+        else:
+            _reply("**Reply to the customer**", row.customer_reply,
+                   "the guide's general text; a re-test drafts the reply for one key's result; ")
         if link is not None:
             st.markdown(f"[Link to this fix]({link})")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -13,6 +13,7 @@ from nbsupport.lookup import UserCard
 from nbsupport.timefmt import utc_day, utc_text
 from nbsupport.ui import badges
 from nbsupport.ui.badges import md_code, md_escape
+from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
 
 VENUE_NAMES = {"kraken": "Kraken", "krakenfutures": "Kraken Futures"}
 
@@ -35,6 +36,11 @@ def scopes_text(view: KeyView) -> str:
         for scope, state in badges.scope_states(view.permissions, view.required_scopes)
         if scope != "withdraw"
     )
+
+
+def shared_text(view: KeyView) -> str:
+    """`user 12 (key 45)` for each other stored copy of this API key; empty when there is none."""
+    return ", ".join(f"user {s.user_id} (key {s.key_id})" for s in view.shared_with)
 
 
 def key_row(view: KeyView) -> dict[str, Any]:
@@ -61,6 +67,7 @@ def key_row(view: KeyView) -> dict[str, Any]:
         "tested": utc_text(view.last_test_at, empty="—"),
         "envelope key": view.envelope_version or "—",
         "status": view.status,
+        "also stored for": shared_text(view) or "—",
     }
 
 
@@ -71,21 +78,27 @@ def _highlight(value: Any) -> str:
     return ""
 
 
-def keys_table(views: Sequence[KeyView]) -> pd.DataFrame:
-    frame = pd.DataFrame([key_row(v) for v in views])
+def keys_table(views: Sequence[KeyView], why: Mapping[int, str] | None = None) -> pd.DataFrame:
+    """Masked keys, each id a link to its key page and its owner; `why`: keys the search itself matched."""
+    rows = [{**key_row(v), "key id": key_url(v.id), "user id": user_url(v.user_id)} for v in views]
+    if why:
+        rows = [{"matched": why.get(v.id, ""), **row} for v, row in zip(views, rows, strict=True)]
+    frame = pd.DataFrame(rows)
     if not frame.empty:
         st.dataframe(
             frame.style.map(_highlight, subset=["withdraw", "rotated", "expiry", "last test"]),
             hide_index=True,
-            column_config={"key id": st.column_config.NumberColumn(format="%d"),
-                           "user id": st.column_config.NumberColumn(format="%d")},
+            column_config={"key id": key_link_column("key id"), "user id": user_link_column("user id")},
         )
     return frame
 
 
 def user_card(user: UserCard) -> None:
     with st.container(border=True):
-        st.markdown(f"**{md_escape(user.display_name or user.email)}** · {md_code(user.email)}")
+        st.markdown(f"**{md_escape(user.display_name or user.email)}** · {md_code(user.email)} · "
+                    f"[user {user.id}]({user_url(user.id)})")
+        if user.why:
+            st.caption(f"Matched: {md_escape(user.why)}")
         cols = st.columns(4)
         cols[0].metric("User id", str(user.id))
         cols[1].metric("Strategy", user.strategy or "—")
@@ -117,4 +130,9 @@ def key_card(view: KeyView) -> None:
             f"**IP whitelist** {md_escape(ips)}  \n**3rd credential** {third_credential(view)}  \n"
             f"**Envelope key** {view.envelope_version or '—'} · **status** {md_escape(view.status)}"
         )
+        if view.shared_with:
+            copies = ", ".join(
+                f"[user {s.user_id}]({user_url(s.user_id)}) ([key {s.key_id}]({key_url(s.key_id)}))"
+                for s in view.shared_with)
+            st.warning(f"Also stored for {copies}: two systems signing with one API key clash on its nonces.")
         st.caption(f"Last test: {utc_text(view.last_test_at, empty='—')}")

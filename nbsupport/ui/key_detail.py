@@ -7,9 +7,11 @@ import streamlit as st
 
 from nbsupport import conntest
 from nbsupport.auth import Identity, can_view_key
+from nbsupport.conntest import TestRecord
 from nbsupport.console import Console
 from nbsupport.keys import KeyView
 from nbsupport.lookup import UserCard, lookup
+from nbsupport.ui.copy_link import copy_key_link
 from nbsupport.ui.diagnosis_card import show_diagnosis
 from nbsupport.ui.key_card import key_card
 from nbsupport.ui.retest import retest_panel
@@ -17,6 +19,21 @@ from nbsupport.ui.timeline import history_chart, history_frame
 from nbsupport.ui.trail import KEY_VIEW, record_view
 
 HISTORY_LIMIT = 50
+# Session state: the key this session last opened on the key page.
+LAST_KEY = "_key_detail_last"
+
+
+def remember_key(key_id: int) -> None:
+    st.session_state[LAST_KEY] = key_id
+
+
+def restore_key(key_id: int | None) -> int | None:
+    """The key in the URL, or (none there) the one this session last opened, put back in the URL so the
+    address is the key's stable link again."""
+    if key_id is None and isinstance(st.session_state.get(LAST_KEY), int):
+        key_id = st.session_state[LAST_KEY]
+        st.query_params["key"] = str(key_id)
+    return key_id
 
 
 def load_key(console: Console, key_id: int, user_id: int | None = None) -> tuple[KeyView, UserCard] | None:
@@ -32,10 +49,9 @@ def load_key(console: Console, key_id: int, user_id: int | None = None) -> tuple
     return view, found.users[0]
 
 
-def test_history_section(console: Console, view: KeyView) -> None:
+def test_history_section(records: list[TestRecord]) -> None:
     st.subheader("Test history")
-    with console.session() as session:
-        frame = history_frame(conntest.test_history(session, view.id, limit=HISTORY_LIMIT))
+    frame = history_frame(records)
     if frame.empty:
         st.info("This key has never been tested.")
         return
@@ -57,12 +73,18 @@ def render_key(console: Console, identity: Identity, key_id: int, user_id: int |
     record_view(console, identity, KEY_VIEW, user_id=view.user_id, key_id=view.id, result="detail",
                 detail={"last_outcome": view.last_outcome})
     key_card(view)
+    copy_key_link(view.id)
     # Re-test sits above the diagnosis: its verdict is then followed by the refreshed fix card.
     retest_panel(console, identity, view)
+    with console.session() as session:
+        records = conntest.test_history(session, view.id, limit=HISTORY_LIMIT)
     st.subheader("Latest diagnosis")
     if view.last_outcome == "ok":
         st.success(f"Last test green ({view.last_diagnosis or 'ok'}): nothing to fix.")
     else:
-        show_diagnosis(view.last_diagnosis, view.exchange)
-    test_history_section(console, view)
+        # The latest result's own reply (exactly what it found missing, our egress address), not the
+        # guide's general one; a test recorded before replies were drafted has none.
+        latest_reply = records[0].customer_reply if records else ""
+        show_diagnosis(view.last_diagnosis, view.exchange, reply=latest_reply or None)
+    test_history_section(records)
     return True

@@ -1,104 +1,120 @@
-"""The Re-test panel: ticket reference, live progress step by step, a green/amber/red verdict."""
+"""The Re-test panel: the session's ticket, one button, the live steps, then the verdict.
+
+A click records a run (nbsupport.conntest.runs) that a background worker carries out; the panel is a
+fragment that reads the run's row every second while the key is being tested, so a second click, Stop,
+leaving and coming back, a reload or another agent opening the key all end on the same live steps and the
+same verdict. Nothing here waits for the venue.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 import streamlit as st
 
-from nbsupport import audit, conntest
 from nbsupport.auth import Identity, can_retest
+from nbsupport.conntest import runs
 from nbsupport.console import Console
-from nbsupport.crypto import CryptoError
-from nbsupport.keys import KeyInputError, KeyView
+from nbsupport.keys import KeyInputError, KeyView, utcnow
+from nbsupport.timefmt import utc_text
 from nbsupport.ui.badges import md_escape
-from nbsupport.ui.params import ParamError, clean_ticket
 from nbsupport.ui.timeline import progress_line, verdict
-from nbsupport.ui.trail import KEY_RETEST, current_ticket
-from nbsupport.ui.worker import WorkerTimeout, run_with_events
+from nbsupport.ui.trail import current_ticket
 
-# How long the page waits for the engine: its own request timeouts end a test well before this.
-RETEST_WAIT_S = 180
-
-
-@dataclass
-class RetestRun:
-    """What one re-test left behind for the page: its progress lines and its result or refusal."""
-
-    key_id: int
-    ticket: str
-    lines: list[str] = field(default_factory=list)
-    result: dict[str, Any] | None = None
-    refused: str = ""
-    refused_reason: str = ""
-    retry_after_s: float | None = None
-    error: str = ""
+# How often the panel reads a live run's row: steps appear within a second of the engine's report.
+FOLLOW_EVERY_S = 1.0
+FINISHED = "Re-test finished"
+OUTCOME_WORDS = {"ok": "green", "warning": "amber", "failed": "red"}
+NO_TICKET = ("Enter the ticket reference in the sidebar first (**Ticket reference**, e.g. ZD-1234): every "
+             "re-test is recorded against the ticket.")
 
 
-def _state_key(key_id: int) -> str:
-    return f"_retest_run_{key_id}"
+def _mine_key(key_id: int) -> str:
+    """Session state: the id of the last run this session started for the key (its refusal is shown here)."""
+    return f"_retest_mine_{key_id}"
 
 
-def _run_engine(console: Console, identity: Identity, view: KeyView, ticket: str, status: Any) -> RetestRun:
-    run = RetestRun(view.id, ticket)
-    # One line per step, updated in place: "running" becomes the step's result.
-    lines: dict[str, str] = {}
-    slots: dict[str, Any] = {}
-
-    def show(event: conntest.ProgressEvent) -> None:
-        lines[event.step] = progress_line(event.step, event.status, event.detail or "")
-        if event.step not in slots:
-            slots[event.step] = status.empty()
-        slots[event.step].markdown(lines[event.step])
-
-    def work(report: Callable[[Any], None]) -> conntest.TestResult:
-        return conntest.run_retest(console, view.id, actor=identity.actor, ticket=ticket, trigger="retest",
-                                   progress=report)
-
-    try:
-        result = run_with_events(work, show, idle_timeout_s=RETEST_WAIT_S, name=f"retest-{view.id}")
-        run.result = result.as_dict()
-    except conntest.RetestRefused as exc:
-        # The engine writes the message for the agent; the reason code is the fallback.
-        run.refused_reason = exc.reason or "refused"
-        run.refused = str(exc) or run.refused_reason
-        run.retry_after_s = exc.retry_after_s
-    except CryptoError as exc:
-        # A missing or wrong master key: metadata stays viewable, the test cannot open the key.
-        run.error = str(exc)
-    except KeyInputError as exc:  # the key was deleted while the page showed it
-        run.error = str(exc)
-    except WorkerTimeout as exc:
-        run.error = f"the connection test stalled ({exc}); it may still finish, check the history shortly"
-    run.lines = list(lines.values())
-    return run
+def _steps(run: runs.RunView) -> str:
+    return "  \n".join(progress_line(s.step, s.status, s.detail) for s in run.steps)
 
 
-def _audit_attempt(console: Console, identity: Identity, view: KeyView, run: RetestRun) -> None:
-    """A re-test that ran is audited by the engine with its test row; one that was refused or could
-    not open the key leaves no test row, so the page records the attempt."""
-    if run.result is not None:
+def _show_live(run: runs.RunView) -> None:
+    age = max(0, int((utcnow() - run.created_at).total_seconds()))
+    with st.container(border=True):
+        st.markdown(f"⏳ **Re-test running** · {age} s · ticket {md_escape(run.ticket)} · "
+                    f"started by {md_escape(run.actor)}")
+        st.markdown(_steps(run) or "Waiting for a worker…")
+
+
+def _show_finished(run: runs.RunView) -> None:
+    result = run.result or {}
+    outcome = OUTCOME_WORDS.get(str(result.get("outcome", "")), str(result.get("outcome", "")))
+    when = utc_text(run.finished_at, empty="")
+    st.markdown(f"**{FINISHED}**: {md_escape(outcome)} · ticket {md_escape(run.ticket)} · "
+                f"by {md_escape(run.actor)} · {md_escape(when)}")
+    verdict(result)
+    if run.steps:
+        with st.expander("Steps of this re-test", expanded=False):
+            st.markdown(_steps(run))
+
+
+def _show_unfinished(run: runs.RunView) -> None:
+    """This session's own run that ended without a test: its message, said once."""
+    if run.state == runs.REFUSED:
+        st.warning(f"Re-test refused: {md_escape(run.message)}", icon=":material/timer:")
+    else:
+        st.error(f"Re-test could not run: {md_escape(run.message)}", icon=":material/key_off:")
+
+
+def _start(console: Console, identity: Identity, view: KeyView) -> None:
+    ticket = current_ticket()
+    if not ticket:
+        st.error(NO_TICKET, icon=":material/confirmation_number:")
         return
-    result = f"refused: {run.refused_reason}" if run.refused else f"error: {run.error}"
-    with console.session() as session:
-        audit.record(session, identity.actor, KEY_RETEST, ticket=run.ticket, subject_user_id=view.user_id,
-                     subject_key_id=view.id, result=result, detail={"ran": False})
+    try:
+        started = runs.start(console, view.id, actor=identity.actor, ticket=ticket)
+    except KeyInputError as exc:  # the key was deleted while the page showed it
+        st.error(f"Re-test could not run: {md_escape(str(exc))}")
+        return
+    st.session_state[_mine_key(view.id)] = started.run.id
+    # The whole page again: the panel comes back as a fragment that follows the live run.
+    st.rerun()
 
 
-def show_run(run: RetestRun) -> None:
-    if run.lines:
-        with st.expander(f"Steps of the last re-test (ticket {md_escape(run.ticket)})", expanded=False):
-            st.markdown("  \n".join(run.lines))
-    if run.refused:
-        wait = f" Try again in {int(run.retry_after_s)} s." if run.retry_after_s else ""
-        st.warning(f"Re-test refused: {md_escape(run.refused.rstrip('.'))}.{wait}", icon=":material/timer:")
-    elif run.error:
-        st.error(f"Re-test could not run: {md_escape(run.error)}", icon=":material/key_off:")
-    elif run.result is not None:
-        # The fix card follows right below, under "Latest diagnosis", refreshed by the rerun.
-        verdict(run.result)
+def _panel(console: Console, identity: Identity, view: KeyView, was_live: bool) -> None:
+    live = runs.live_run(console, view.id)
+    if was_live and live is None:
+        # The test just ended: redraw the page so the key card, the diagnosis and the history show it.
+        st.rerun()
+    ticket = current_ticket()
+    if ticket:
+        st.markdown(f"Ticket **{md_escape(ticket)}** (the session's ticket, from the sidebar)")
+    else:
+        st.caption(NO_TICKET)
+    clicked = st.button("Re-test", type="primary", icon=":material/replay:", key=f"retest-{view.id}",
+                        disabled=live is not None,
+                        help="Disabled while this key is being tested" if live is not None else None)
+    if clicked:
+        _start(console, identity, view)
+    if live is not None:
+        _show_live(live)
+        return
+    mine_id = st.session_state.get(_mine_key(view.id))
+    mine = runs.follow(console, mine_id) if isinstance(mine_id, int) else None
+    finished = runs.latest_finished(console, view.id)
+    if mine is not None and mine.state in (runs.REFUSED, runs.ERROR) and (
+            finished is None or mine.created_at >= finished.created_at):
+        _show_unfinished(mine)
+    if finished is not None and _still_latest(finished, view):
+        _show_finished(finished)
+
+
+def _still_latest(run: runs.RunView, view: KeyView) -> bool:
+    """A run's verdict is the key's latest result unless a later test (CLI, bulk) came after it."""
+    started = (run.result or {}).get("started_at")
+    if view.last_test_at is None or not started:
+        return True
+    return view.last_test_at <= datetime.fromisoformat(str(started))
 
 
 def retest_panel(console: Console, identity: Identity, view: KeyView) -> None:
@@ -106,30 +122,7 @@ def retest_panel(console: Console, identity: Identity, view: KeyView) -> None:
     if not can_retest(identity.role):
         st.caption("Only agents and admins can re-test a key.")
         return
-    with st.form(f"retest-{view.id}", border=True):
-        ticket_text = st.text_input("Ticket reference (required)", value=current_ticket(),
-                                    placeholder="ZD-12345", max_chars=200)
-        submitted = st.form_submit_button("Re-test", type="primary", icon=":material/replay:")
-    if submitted:
-        try:
-            ticket = clean_ticket(ticket_text)
-        except ParamError as exc:
-            st.error(str(exc))
-            return
-        if not ticket:
-            st.error("Enter the ticket reference first: every re-test is recorded against a ticket.")
-            return
-        with st.status(f"Re-testing {view.masked_key} on {view.exchange}…", expanded=True) as status:
-            run = _run_engine(console, identity, view, ticket, status)
-            state = "complete" if run.result is not None else "error"
-            label = {"ok": "Re-test finished: green", "warning": "Re-test finished: amber",
-                     "failed": "Re-test finished: red"}.get((run.result or {}).get("outcome", ""),
-                                                              "Re-test did not run")
-            status.update(label=label, state=state, expanded=False)
-        _audit_attempt(console, identity, view, run)
-        st.session_state[_state_key(view.id)] = run
-        # Rerun so the key card, the diagnosis and the history show the new test; the verdict stays.
-        st.rerun()
-    run = st.session_state.get(_state_key(view.id))
-    if isinstance(run, RetestRun):
-        show_run(run)
+    was_live = runs.live_run(console, view.id) is not None
+    # Polls only while the key is being tested; idle, the fragment reruns on its button alone.
+    follow = st.fragment(run_every=FOLLOW_EVERY_S if was_live else None)(_panel)
+    follow(console, identity, view, was_live)

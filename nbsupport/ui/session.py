@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 from streamlit.runtime.pages_manager import PagesManager
 
-from nbsupport.auth import Gate, Identity, PageId, can_open, gate
+from nbsupport.auth import Gate, Identity, PageId, can_open, denial, gate
 from nbsupport.config import Settings, get_settings
 from nbsupport.console import Console
 from nbsupport.demo import ensure_demo_data
@@ -78,6 +78,7 @@ def require(page: PageId) -> Identity:
         st.error(decision.message)
         st.stop()
     if not can_open(decision.identity.role, page):
-        st.error(f"Your role ({decision.identity.role}) cannot open this page.")
+        # Reached only when a page file runs without the router (which shows its pages as links too).
+        st.error(denial(decision.identity.role, page, "this page") + " Use the pages in the sidebar.")
         st.stop()
     return decision.identity

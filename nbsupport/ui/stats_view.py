@@ -1,24 +1,54 @@
-"""Fleet figures for the failure-stats page, built only from FleetStats' aggregated rows."""
+"""Fleet figures for the failure-stats page, built only from FleetStats' aggregated rows: formatted
+numbers, full labels, daily axes, incidents in words and a CSV beside every table."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
+from nbsupport.fleet import charts
+from nbsupport.ui.key_card import venue_name
+
 if TYPE_CHECKING:
+    from nbsupport.fleet.incidents import Incident
     from nbsupport.fleet.stats import FleetStats
+
+DOWNLOAD_ICON = ":material/download:"
+# Daily data gets one tick per day, labelled by date (never "06 AM / 12 PM").
+DAY_AXIS = alt.Axis(format="%d %b", labelAngle=0, title=None, tickCount="day")
 
 
 def venue_options(stats: FleetStats) -> list[str]:
     return sorted({r.name for r in stats.by_venue})
 
 
-def _hours(value: float | None) -> str:
+def percent(rate: float) -> str:
+    """`17%`, `2.4%`, `0.3%`: one decimal below 10 %, whole numbers above."""
+    return f"{rate:.1%}" if rate < 0.1 else f"{rate:.0%}"
+
+
+def hours(value: float | None) -> str:
+    """A duration given in hours as a person reads it: `45 min`, `5.5 h`, `3.2 days`."""
     if value is None:
         return "—"
-    return f"{value * 60:.0f} min" if value < 1 else f"{value:.1f} h"
+    if value < 1:
+        return f"{value * 60:.0f} min"
+    return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} days"
+
+
+def incident_sentence(incident: Incident) -> str:
+    """`Kraken, 3 Dec: 17% failed vs 2.0% usual, 23 tests`."""
+    day = f"{incident.day.day} {incident.day:%b}"
+    return (f"{venue_name(incident.exchange)}, {day}: {percent(incident.rate)} failed vs "
+            f"{percent(incident.baseline_mean)} usual, {incident.tests:,} tests")
+
+
+def kind_caption(stats: FleetStats) -> str:
+    return ("Customers', practice and internal keys." if stats.include_non_customer
+            else "Customers' keys only: practice and internal keys are left out.")
 
 
 def headline(stats: FleetStats) -> None:
@@ -27,16 +57,67 @@ def headline(stats: FleetStats) -> None:
     cols[0].metric("Tests", f"{total.tests:,}")
     cols[1].metric("Failed", f"{total.failed:,}")
     cols[2].metric("Failure rate", f"{total.rate:.1%}")
-    cols[3].metric("Time to green (median)", _hours(stats.time_to_green.median_hours))
+    cols[3].metric("Time to green (median)", hours(stats.time_to_green.median_hours))
     cols[4].metric("Incident spikes", str(len(stats.incidents)))
 
 
+def csv_button(label: str, frame: pd.DataFrame, file_name: str) -> None:
+    st.download_button(label, frame.to_csv(index=False), file_name=file_name, mime="text/csv",
+                       icon=DOWNLOAD_ICON)
+
+
+def rate_small_multiples(stats: FleetStats) -> alt.FacetChart:
+    """One small panel per busy venue on the same percent scale, its volume in the panel title."""
+    frame = charts.daily_by_venue(stats)
+    volume = {r.name: r.tests for r in stats.by_venue}
+    top = charts.busiest_venues(stats)
+    frame = frame[frame["exchange"].isin(top)].copy()
+    frame["venue"] = [f"{venue_name(e)} · {volume[e]:,} tests" for e in frame["exchange"]]
+    order = [f"{venue_name(e)} · {volume[e]:,} tests" for e in top]
+    base = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("yearmonthdate(day):T", axis=DAY_AXIS),
+        y=alt.Y("rate:Q", title="failed", axis=alt.Axis(format="%", tickCount=3)),
+        tooltip=[alt.Tooltip("yearmonthdate(day):T", title="day", format="%d %b %Y"),
+                 alt.Tooltip("rate:Q", title="failed", format=".1%"),
+                 alt.Tooltip("tests:Q", format=","), alt.Tooltip("failed:Q", format=",")],
+    ).properties(height=110, width=220)
+    return base.facet(facet=alt.Facet("venue:N", sort=order, title=None,
+                                      header=alt.Header(labelLimit=0, labelFontWeight="bold")), columns=3)
+
+
+def top_causes_chart(stats: FleetStats) -> alt.Chart:
+    top = charts.top_diagnoses(stats)
+    return alt.Chart(top).mark_bar().encode(
+        x=alt.X("failed:Q", title="failed tests"),
+        y=alt.Y("diagnosis:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+        tooltip=["diagnosis", alt.Tooltip("failed:Q", format=","),
+                 alt.Tooltip("share_of_failures:Q", format=".1%", title="share of failures")],
+    )
+
+
+def venue_table(stats: FleetStats) -> pd.DataFrame:
+    frame = charts.failure_rate_by_venue(stats)
+    frame.insert(0, "venue", frame.pop("exchange").map(venue_name))
+    frame["rate"] = frame["rate"].map(percent)
+    return frame.rename(columns={"rate": "failure rate"})
+
+
+def incidents_table(stats: FleetStats) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"incident": incident_sentence(i), "venue": venue_name(i.exchange), "day": i.day.isoformat(),
+          "tests": i.tests, "failed": i.failures, "failure rate": percent(i.rate),
+          "usual rate": percent(i.baseline_mean), "alert above": percent(i.threshold)}
+         for i in stats.incidents],
+        columns=["incident", "venue", "day", "tests", "failed", "failure rate", "usual rate", "alert above"],
+    )
+
+
 def time_to_green_frame(stats: FleetStats) -> pd.DataFrame:
-    rows = [{"venue": "all", **stats.time_to_green.as_dict()}]
-    rows += [{"venue": venue, **ttg.as_dict()} for venue, ttg in stats.time_to_green_by_venue.items()]
+    rows = [{"venue": "all venues", **stats.time_to_green.as_dict()}]
+    rows += [{"venue": venue_name(v), **ttg.as_dict()} for v, ttg in stats.time_to_green_by_venue.items()]
     frame = pd.DataFrame(rows, columns=["venue", "episodes", "median_hours", "p90_hours"])
-    frame["median"] = frame.pop("median_hours").map(_hours)
-    frame["p90"] = frame.pop("p90_hours").map(_hours)
+    frame["median"] = frame.pop("median_hours").map(hours)
+    frame["p90"] = frame.pop("p90_hours").map(hours)
     return frame
 
 
@@ -53,13 +134,20 @@ def posture(stats: FleetStats) -> None:
         st.error(f"{p.can_withdraw:,} key(s) in use can withdraw funds.", icon=":material/gpp_bad:")
 
 
+def daily_frame(stats: FleetStats) -> pd.DataFrame:
+    frame = charts.daily_by_venue(stats)
+    frame["day"] = frame["day"].dt.strftime("%Y-%m-%d")
+    frame["rate"] = frame["rate"].round(6)
+    return frame
+
+
 def daily_csv(stats: FleetStats) -> str:
-    frame = pd.DataFrame(stats.daily_by_venue, columns=["day", "exchange", "tests", "failed"])
-    frame["rate"] = (frame["failed"] / frame["tests"]).round(6) if not frame.empty else []
-    return frame.to_csv(index=False)
+    return daily_frame(stats).to_csv(index=False)
+
+
+def causes_frame(stats: FleetStats) -> pd.DataFrame:
+    return charts.all_diagnoses(stats)
 
 
 def diagnoses_csv(stats: FleetStats) -> str:
-    frame = pd.DataFrame([d.as_dict() for d in stats.by_diagnosis],
-                         columns=["diagnosis", "failed", "share_of_failures", "rate_of_tests"])
-    return frame.to_csv(index=False)
+    return causes_frame(stats).to_csv(index=False)

@@ -9,13 +9,26 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from nbsupport.diagnosis import Scope, ScopeState
+from nbsupport.timefmt import utc_text
 from nbsupport.ui.badges import md_escape
+from nbsupport.ui.fix_card import reply_block
 
 OUTCOMES = ["ok", "warning", "failed"]
 OUTCOME_PALETTE = ["#21a366", "#f0a202", "#d33a2c"]
-STATUS_ICONS = {
-    "running": "⏳", "started": "⏳", "ok": "✅", "granted": "✅", "passed": "✅", "done": "✅",
-    "warning": "⚠️", "unknown": "❔", "skipped": "⏭️", "missing": "❌", "failed": "❌", "error": "❌",
+# Every status in words; the icon only repeats them. Red marks are for failures, never for a good case.
+STATUS_WORDS = {
+    "running": ("⏳", "running"), "ok": ("✅", "passed"), "warning": ("⚠️", "needs attention"),
+    "failed": ("❌", "failed"), "skipped": ("○", "not available here"), "unknown": ("❔", "unknown"),
+}
+# A scope step's detail is the scope's state: said in words that tell the good case from the bad one.
+SCOPE_WORDS = {
+    ("ok", ScopeState.GRANTED): "granted",
+    ("failed", ScopeState.MISSING): "missing",
+}
+WITHDRAW_WORDS = {
+    ScopeState.MISSING: "off — not needed (good)",
+    ScopeState.GRANTED: "granted — not needed, should be off",
 }
 STEP_NAMES = {
     "preflight": "Preflight (settings, egress, key format)",
@@ -24,12 +37,19 @@ STEP_NAMES = {
     "sibling": "Sibling product (spot ⇄ futures)",
 }
 
+# "error", not "exchange error": a timeout or our proxy's failure is ours, not the exchange's.
 COLUMNS = ["started", "outcome", "diagnosis", "trigger", "actor", "ticket", "duration ms", "requests",
-           "missing", "exchange error"]
+           "missing", "error"]
 
 
 def _as_mapping(item: Any) -> Mapping[str, Any]:
     return item if isinstance(item, Mapping) else item.as_dict()
+
+
+def _said(data: Mapping[str, Any]) -> str:
+    """The error column: the venue's code as it said it, or ours marked as ours."""
+    code = str(data.get("exchange_error") or "")
+    return f"{code} (our side)" if code and data.get("error_source") == "console" else code
 
 
 def history_frame(tests: Iterable[Any]) -> pd.DataFrame:
@@ -48,44 +68,78 @@ def history_frame(tests: Iterable[Any]) -> pd.DataFrame:
             "duration ms": data.get("duration_ms"),
             "requests": data.get("requests"),
             "missing": ", ".join(data.get("missing_scopes") or data.get("missing_permissions") or []),
-            "exchange error": (data.get("exchange_error") or "")[:200],
+            "error": _said(data)[:200],
         })
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.sort_values("started", ascending=False, ignore_index=True) if not frame.empty else frame
+    if frame.empty:
+        return frame
+    frame = frame.sort_values("started", ascending=False, ignore_index=True)
+    # The console's one time format, as text: a table must not show its own rendering of a timestamp.
+    frame["started"] = [utc_text(t.to_pydatetime()) if pd.notna(t) else "" for t in frame["started"]]
+    return frame
 
 
 def history_chart(frame: pd.DataFrame) -> alt.Chart:
     color = alt.Color("outcome:N", scale=alt.Scale(domain=OUTCOMES, range=OUTCOME_PALETTE))
+    # The frame holds `utc_text` strings; the axis needs moments (labelled in UTC, as the table is).
+    data = frame.assign(moment=pd.to_datetime(frame["started"].str.removesuffix(" UTC"), utc=True))
     return (
-        alt.Chart(frame)
+        alt.Chart(data)
         .mark_circle(size=120, opacity=0.9)
         .encode(
-            x=alt.X("started:T", title="started (UTC)", axis=alt.Axis(format="%b %d %H:%M", labelAngle=0)),
+            x=alt.X("moment:T", title="started (UTC)", scale=alt.Scale(type="utc"),
+                    axis=alt.Axis(format="%Y-%m-%d %H:%M", labelAngle=0)),
             # All three rows always, so one test does not read as a chart of a single outcome.
             y=alt.Y("outcome:N", scale=alt.Scale(domain=OUTCOMES), title=None),
             color=color,
-            tooltip=["started:T", "outcome:N", "diagnosis:N", "trigger:N", "ticket:N", "duration ms:Q"],
+            tooltip=["started:N", "outcome:N", "diagnosis:N", "trigger:N", "ticket:N", "duration ms:Q"],
         )
         .properties(height=160)
     )
 
 
+def step_words(step: str, status: str, detail: str = "") -> tuple[str, str, str]:
+    """(icon, status in words, remaining detail) for one step: a scope's state is said as what it means."""
+    icon, words = STATUS_WORDS.get(status, ("•", status))
+    scope = step.removeprefix("scope:") if step.startswith("scope:") else None
+    if scope is None or detail not in ScopeState.__members__.values():
+        return icon, words, detail
+    state = ScopeState(detail)
+    if scope == Scope.WITHDRAW and state in WITHDRAW_WORDS and status != "running":
+        return icon, WITHDRAW_WORDS[state], ""
+    return icon, SCOPE_WORDS.get((status, state), f"{words}: {state.value}"), ""
+
+
 def progress_line(step: str, status: str, detail: str = "") -> str:
-    icon = STATUS_ICONS.get(status, "•")
+    icon, words, rest = step_words(step, status, detail)
     if step.startswith("scope:"):
         name = f"Scope {step.removeprefix('scope:').replace('_', ' ')}"
     else:
         name = STEP_NAMES.get(step, step)
-    tail = f" — {md_escape(detail[:300])}" if detail else ""
-    return f"{icon} **{md_escape(name)}** · {md_escape(status)}{tail}"
+    tail = f" — {md_escape(rest[:300])}" if rest else ""
+    return f"{icon} **{md_escape(name)}** · {md_escape(words)}{tail}"
 
 
 VERDICT_TITLES = {"ok": "Green: the key works", "warning": "Amber: works, but needs attention",
                   "failed": "Red: the key does not work"}
 
 
+def error_line(result: Mapping[str, Any]) -> str:
+    """Who said what: the venue's own text quoted as "Exchange said", our side's failures in our words."""
+    code = str(result.get("exchange_error") or "")[:300].replace("`", "")
+    if not code:
+        return ""
+    source = result.get("error_source")
+    if source == "venue":
+        return f"Exchange said: `{code}`"
+    if source == "console":
+        return md_escape(str(result.get("error_text") or code)) + " (our side: the exchange said nothing)"
+    return f"Error: `{code}`"  # a result from before the source was recorded
+
+
 def verdict(result: Mapping[str, Any]) -> None:
-    """The end of a re-test: one coloured box with the diagnosis, the missing scopes and the error."""
+    """The end of a re-test: one coloured box with the diagnosis, the missing scopes and who said what
+    went wrong; then the customer reply drafted from this result."""
     outcome = str(result.get("outcome") or "failed")
     lines = [f"**{VERDICT_TITLES.get(outcome, outcome)}** · diagnosis `{result.get('diagnosis', '')}`"]
     missing: Sequence[str] = result.get("missing_permissions") or []
@@ -93,12 +147,18 @@ def verdict(result: Mapping[str, Any]) -> None:
         lines.append("Missing: " + ", ".join(md_escape(m.replace("_", " ")) for m in missing))
     for warning in result.get("warnings") or []:
         lines.append(f"⚠️ {md_escape(str(warning)[:300])}")
-    if result.get("exchange_error"):
-        lines.append(f"Exchange said: `{str(result['exchange_error'])[:300].replace('`', '')}`")
+    said = error_line(result)
+    if said:
+        lines.append(said)
     stats = [f"{result.get('requests', 0)} requests", f"{result.get('duration_ms', 0)} ms"]
-    if result.get("egress_ip"):
-        stats.append(f"via {result['egress_ip']}")
+    # A test that sent nothing took no route; an older result may still carry one, so both are checked.
+    if result.get("egress_ip") and result.get("requests"):
+        stats.append(f"via {md_escape(str(result['egress_ip']))}")
     lines.append(" · ".join(stats))
     text = "  \n".join(lines)
     box = {"ok": st.success, "warning": st.warning}.get(outcome, st.error)
     box(text)
+    # A live result carries its reply in `fix`; a recorded one (`TestRecord.as_dict()`) at top level.
+    reply = (result.get("fix") or {}).get("customer_reply") or result.get("customer_reply")
+    if reply:
+        reply_block(str(reply), "Reply for this result")

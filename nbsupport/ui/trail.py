@@ -1,4 +1,5 @@
-"""Audit rows for what a page shows, written once per session and subject rather than on every rerun.
+"""The session's ticket, and audit rows for what a page shows, written once per session and subject rather
+than on every rerun.
 
 Action names follow the CLI's (`key.view`, `key.retest`, `fleet.backfill_health`), so the audit log reads
 the same whichever entry point an agent used.
@@ -7,6 +8,7 @@ the same whichever entry point an agent used.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import streamlit as st
@@ -14,7 +16,7 @@ import streamlit as st
 from nbsupport import audit
 from nbsupport.auth import Identity
 from nbsupport.console import Console
-from nbsupport.ui.params import ParamError, clean_ticket
+from nbsupport.tickets import TicketError, parse_ticket
 
 _SEEN = "_nbsupport_audited"
 TICKET_KEY = "ticket"
@@ -23,14 +25,39 @@ KEY_VIEW = "key.view"
 USER_VIEW = "user.view"
 KEY_RETEST = "key.retest"
 BACKFILL_VIEW = "fleet.backfill_health"
+TRIAGE = "ticket.triage"
 
 
 def current_ticket() -> str:
-    """The ticket reference the agent is working on (sidebar field); invalid text counts as none."""
+    """The session's ticket (sidebar field), normalised (`ZD-1234`); other text counts as none."""
     try:
-        return clean_ticket(st.session_state.get(TICKET_KEY, ""))
-    except ParamError:
+        return parse_ticket(st.session_state.get(TICKET_KEY, ""))
+    except TicketError:
         return ""
+
+
+def ticket_problem() -> str:
+    """Why the sidebar's text is not used as the ticket, or "" when it is a ticket (or empty)."""
+    raw = st.session_state.get(TICKET_KEY, "")
+    try:
+        parse_ticket(raw)
+    except TicketError as exc:
+        return f"{str(raw)[:40]!r} is {exc}. Until then nothing is recorded against a ticket."
+    return ""
+
+
+def normalise_ticket() -> None:
+    """The sidebar field's change callback: a ticket is shown in its one spelling, other text is left for
+    the agent to correct (and `ticket_problem` says why)."""
+    with suppress(TicketError):
+        st.session_state[TICKET_KEY] = parse_ticket(st.session_state.get(TICKET_KEY, ""))
+
+
+def prefill_ticket(text: str | None) -> None:
+    """`?ticket=` fills the field once per session, normalised when it is a ticket."""
+    if text and TICKET_KEY not in st.session_state:
+        st.session_state[TICKET_KEY] = text[:300]
+        normalise_ticket()
 
 
 def record_views(

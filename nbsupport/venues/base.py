@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from nbsupport.diagnosis import Scope, ScopeState
 
@@ -51,12 +51,18 @@ TERMINAL_KINDS = frozenset(
 )
 
 
+# Who produced a failure's text: the venue's own answer, or our side (egress proxy, client timeout, network).
+ErrorSource = Literal["venue", "console"]
+
+
 @dataclass(frozen=True)
 class VenueError:
     kind: ErrorKind
     # The raw venue code, already scrubbed: `EAPI:Invalid key`, `authenticationError`, `HTTP 502`, `timeout`.
     code: str
     status: int | None = None
+    # "console" when no venue answer carried the code: only "venue" codes may be quoted as the venue's words.
+    source: ErrorSource = "venue"
 
 
 class ProbeFailed(Exception):

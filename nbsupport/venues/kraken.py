@@ -3,7 +3,9 @@
 Requests (all `POST /0/private/...`, each one round trip, none can change the account):
 
 * `Balance` — the balance check; needs Query Funds.
-* `GetApiKeyInfo` — needs no permission; permissions, IP allowlist, nonce and query windows, expiry.
+* `GetApiKeyInfo` — needs no permission; permissions, IP allowlist, nonce and query windows, expiry
+  (documented shape and sources: `nbsupport.venues.kraken_facts`). Where a region answers
+  `EGeneral:Unknown method`, the scopes are probed instead.
 * Fallback scope probes when key info is unavailable:
   `OpenOrders` (query_open_orders), `ClosedOrders` (query_closed_orders),
   `AddOrder` with `validate=true`, a volume below any minimum and a price of 1 (create_orders: validate
@@ -36,6 +38,7 @@ from typing import Any
 import ccxt
 
 from nbsupport.diagnosis import Scope, ScopeState
+from nbsupport.venues import kraken_facts as facts
 from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError
 from nbsupport.venues.wire import RawResponse, Wire
 
@@ -44,21 +47,42 @@ SECRET_BYTES = 64
 IMPOSSIBLE_TXID = "NBPRBE-XXXXX-NOORDR"
 IMPOSSIBLE_WITHDRAW_KEY = "noon-barbari-probe-no-such-key"
 
-# GetApiKeyInfo permission names -> scopes. Spellings are normalised (lower case, `-` for `_`/space).
+# GetApiKeyInfo permission names (kraken_facts) -> scopes. Spellings are normalised (lower case, `-` for
+# `_`/space).
 PERMISSION_SCOPES: dict[str, Scope] = {
-    "query-funds": Scope.QUERY_FUNDS,
-    "query-open-trades": Scope.QUERY_OPEN_ORDERS,
-    "query-closed-trades": Scope.QUERY_CLOSED_ORDERS,
-    "modify-trades": Scope.CREATE_ORDERS,
-    "close-trades": Scope.CANCEL_ORDERS,
-    "withdraw-funds": Scope.WITHDRAW,
+    facts.SPOT_PERMISSION_QUERY_FUNDS: Scope.QUERY_FUNDS,
+    facts.SPOT_PERMISSION_QUERY_OPEN: Scope.QUERY_OPEN_ORDERS,
+    facts.SPOT_PERMISSION_QUERY_CLOSED: Scope.QUERY_CLOSED_ORDERS,
+    facts.SPOT_PERMISSION_MODIFY_TRADES: Scope.CREATE_ORDERS,
+    facts.SPOT_PERMISSION_CLOSE_TRADES: Scope.CANCEL_ORDERS,
+    facts.SPOT_PERMISSION_WITHDRAW: Scope.WITHDRAW,
 }
 
-_AUTH = ("EAPI:Invalid key", "EAPI:Invalid signature", "ESession:Invalid session")
-_RATE = ("EAPI:Rate limit exceeded", "EOrder:Rate limit exceeded", "EGeneral:Too many requests")
-_UNAVAILABLE_PREFIXES = ("EService:", "EDatabase:", "EGeneral:Internal error")
-# A refusal of the order/cancel/withdraw content: the permission check had already passed.
-_CONTENT_PREFIXES = ("EOrder:", "EFunding:", "EGeneral:Invalid arguments", "EQuery:")
+# Kraken spot's error strings -> what they say about a request, first match wins (sources: kraken_facts).
+# A plain table on purpose: the error guide checks its patterns against it. `EAPI:Invalid key` also
+# answers a disabled or expired key, so expiry is told from the stored expiry or `validUntil`, never from
+# this error.
+ERROR_PREFIXES: tuple[tuple[str, ErrorKind], ...] = (
+    (facts.SPOT_INVALID_KEY, ErrorKind.AUTH),
+    (facts.SPOT_INVALID_SIGNATURE, ErrorKind.AUTH),
+    ("ESession:Invalid session", ErrorKind.AUTH),
+    # An address outside the allowlist is answered the same way (unconfirmed, kraken_facts).
+    (facts.SPOT_PERMISSION_DENIED, ErrorKind.DENIED),
+    (facts.SPOT_INVALID_NONCE, ErrorKind.NONCE),
+    (facts.SPOT_TEMPORARY_LOCKOUT, ErrorKind.LOCKOUT),
+    (facts.SPOT_RATE_LIMIT, ErrorKind.RATE_LIMIT),
+    ("EOrder:Rate limit exceeded", ErrorKind.RATE_LIMIT),
+    ("EGeneral:Too many requests", ErrorKind.RATE_LIMIT),
+    ("EService:", ErrorKind.UNAVAILABLE),
+    ("EDatabase:", ErrorKind.UNAVAILABLE),
+    ("EGeneral:Internal error", ErrorKind.UNAVAILABLE),
+    (facts.SPOT_UNKNOWN_METHOD, ErrorKind.NOT_SUPPORTED),
+    # A refusal of the order/cancel/withdraw content: the permission check had already passed.
+    ("EOrder:", ErrorKind.ORDER_REJECTED),
+    ("EFunding:", ErrorKind.ORDER_REJECTED),
+    ("EGeneral:Invalid arguments", ErrorKind.ORDER_REJECTED),
+    ("EQuery:", ErrorKind.ORDER_REJECTED),
+)
 
 
 class NonceClock:
@@ -100,6 +124,7 @@ def kraken_secret_problem(secret: str) -> str | None:
 
 
 def _moment(value: Any) -> datetime | None:
+    """A unix-second string; "0" (kraken_facts.SPOT_UNSET_MOMENT) or anything unreadable is unset."""
     try:
         seconds = int(float(value))
     except (TypeError, ValueError):
@@ -107,57 +132,48 @@ def _moment(value: Any) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
 
 
-def _pick(data: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if name in data:
-            return data[name]
-    return None
-
-
 def parse_key_info(result: dict[str, Any]) -> KeyInfo:
-    names = {str(p).strip().lower().replace("_", "-").replace(" ", "-")
-             for p in _pick(result, "permissions") or []}
+    """GetApiKeyInfo's documented fields: `permissions`, `ipAllowlist`, `validUntil`, `queryFrom`,
+    `queryTo`, `nonceWindow`, `apiKeyName`."""
+    listed = result.get("permissions") or []
+    names = {str(p).strip().lower().replace("_", "-").replace(" ", "-") for p in listed}
     scopes = {scope: ScopeState.MISSING for scope in Scope}
     for name, scope in PERMISSION_SCOPES.items():
         if name in names:
             scopes[scope] = ScopeState.GRANTED
-    allowlist = _pick(result, "ipAllowlist", "ip_allowlist", "ipWhitelist")
-    nonce_window = _pick(result, "nonceWindow", "nonce_window")
+    allowlist = result.get("ipAllowlist")
+    nonce_window = result.get("nonceWindow")
     return KeyInfo(
         scopes=scopes,
         ip_allowlist=[str(a) for a in allowlist] if isinstance(allowlist, list) else None,
         ip_restricted=bool(allowlist) if isinstance(allowlist, list) else None,
-        expires_at=_moment(_pick(result, "validUntil", "valid_until")),
-        query_from=_moment(_pick(result, "queryFrom", "query_from", "queryStart")),
-        query_to=_moment(_pick(result, "queryTo", "query_to", "queryEnd")),
+        expires_at=_moment(result.get("validUntil")),
+        query_from=_moment(result.get("queryFrom")),
+        query_to=_moment(result.get("queryTo")),
         nonce_window=int(nonce_window) if isinstance(nonce_window, int | str) and str(nonce_window).isdigit()
         else None,
         summary={
-            "key_name": str(_pick(result, "apiKeyName", "api_key_name") or "")[:100],
+            "key_name": str(result.get("apiKeyName") or "")[:100],
             "permissions": sorted(names),
         },
     )
 
 
 def kraken_error_kind(error: str) -> ErrorKind:
-    if error.startswith(_AUTH):
-        return ErrorKind.AUTH
-    if error.startswith("EGeneral:Permission denied"):
-        return ErrorKind.EXPIRED if "expired" in error.lower() else ErrorKind.DENIED
-    if "otp" in error.lower():
+    """`ERROR_PREFIXES`, after the three rules a prefix cannot say: an expiry or an OTP named in the text
+    (third-party wording, kept tolerant), and a nonce refusal in any category."""
+    lowered = error.lower()
+    if error.startswith(facts.SPOT_PERMISSION_DENIED) and "expired" in lowered:
+        return ErrorKind.EXPIRED
+    authenticated = not error.startswith((facts.SPOT_INVALID_KEY, facts.SPOT_INVALID_SIGNATURE,
+                                          "ESession:Invalid session", facts.SPOT_PERMISSION_DENIED))
+    if authenticated and "otp" in lowered:
         return ErrorKind.OTP
     if error.endswith(":Invalid nonce"):
         return ErrorKind.NONCE
-    if error == "EGeneral:Temporary lockout":
-        return ErrorKind.LOCKOUT
-    if error.startswith(_RATE):
-        return ErrorKind.RATE_LIMIT
-    if error.startswith(_UNAVAILABLE_PREFIXES):
-        return ErrorKind.UNAVAILABLE
-    if error.startswith("EGeneral:Unknown method"):
-        return ErrorKind.NOT_SUPPORTED
-    if error.startswith(_CONTENT_PREFIXES):
-        return ErrorKind.ORDER_REJECTED
+    for prefix, kind in ERROR_PREFIXES:
+        if error.startswith(prefix):
+            return kind
     return ErrorKind.OTHER
 
 

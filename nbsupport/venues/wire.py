@@ -152,7 +152,7 @@ class Wire:
         if raw is None or _transport_failed(exc):
             return _without_response(exc)
         if raw.status == 407:
-            return VenueError(ErrorKind.PROXY, "HTTP 407 from the egress proxy", 407)
+            return VenueError(ErrorKind.PROXY, "HTTP 407 from the egress proxy", 407, source="console")
         if raw.status == 451:
             return VenueError(ErrorKind.REGION, raw.describe(), 451)
         reading = self.venue.read_error(raw, exc)
@@ -178,7 +178,8 @@ def read_http_status(raw: RawResponse, exc: BaseException) -> VenueError:
         return VenueError(ErrorKind.GARBAGE, f"unparseable response ({raw.describe()})", status)
     if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
         return VenueError(ErrorKind.RATE_LIMIT, f"HTTP {status}", status)
-    return VenueError(ErrorKind.OTHER, f"HTTP {status} {type(exc).__name__}", status)
+    # The status is the venue's; ccxt's exception class name is not, so it is not part of the code.
+    return VenueError(ErrorKind.OTHER, f"HTTP {status}", status)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -198,17 +199,18 @@ def _transport_failed(exc: BaseException) -> bool:
 
 
 def _without_response(exc: BaseException) -> VenueError:
-    """No HTTP response at all: timeout, refused, DNS, a connection dropped mid-body, or our own proxy."""
+    """No HTTP response at all: timeout, refused, DNS, a connection dropped mid-body, or our own proxy.
+    The venue said nothing, so every reading here is the console's own (`source="console"`)."""
     chain = _chain(exc)
     if any(isinstance(e, requests.exceptions.ProxyError) for e in chain):
-        return VenueError(ErrorKind.PROXY, "egress proxy unreachable")
+        return VenueError(ErrorKind.PROXY, "egress proxy unreachable", source="console")
     if isinstance(exc, ccxt.RequestTimeout) or any(isinstance(e, requests.Timeout) for e in chain):
-        return VenueError(ErrorKind.TIMEOUT, "timeout")
+        return VenueError(ErrorKind.TIMEOUT, "timeout", source="console")
     text = " ".join(type(e).__name__ + " " + str(e) for e in chain[1:]).lower()
     if "refused" in text:
-        return VenueError(ErrorKind.NETWORK, "connection refused")
+        return VenueError(ErrorKind.NETWORK, "connection refused", source="console")
     if "name resolution" in text or "nodename nor servname" in text or "getaddrinfo" in text:
-        return VenueError(ErrorKind.NETWORK, "DNS lookup failed")
+        return VenueError(ErrorKind.NETWORK, "DNS lookup failed", source="console")
     if isinstance(exc, ccxt.NetworkError) or any(isinstance(e, requests.RequestException) for e in chain):
-        return VenueError(ErrorKind.NETWORK, "connection failed")
-    return VenueError(ErrorKind.OTHER, type(exc).__name__)
+        return VenueError(ErrorKind.NETWORK, "connection failed", source="console")
+    return VenueError(ErrorKind.OTHER, type(exc).__name__, source="console")

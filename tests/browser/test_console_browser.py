@@ -18,8 +18,8 @@ from tests.browser.conftest import ADMIN, SCREENSHOTS, Console
 
 pytestmark = pytest.mark.browser
 
-SIDEBAR_PAGES = ["Key lookup", "Key detail", "Backfill health", "Error guide", "Failure stats",
-                 "Bulk re-test", "Audit log"]
+SIDEBAR_PAGES = ["Ticket triage", "Key lookup", "Key detail", "Backfill health", "Error guide",
+                 "Failure stats", "Bulk re-test", "Audit log"]
 
 
 def settle(page: Any) -> None:
@@ -72,7 +72,7 @@ def heading(page: Any, text: str) -> None:
 
 def test_a_new_visitor_can_open_every_page_from_the_sidebar(page: Any, console_server: Console) -> None:
     page.goto(console_server.url)
-    heading(page, "Key lookup")  # the first visit also builds the demo database
+    heading(page, "Ticket triage")  # the first visit also builds the demo database
     banner = page.get_by_text("DEMO MODE").first
     assert banner.is_visible() and ADMIN in page.locator('[data-testid="stAlert"]').first.inner_text()
     check(page, "01-lookup-empty")
@@ -85,15 +85,18 @@ def test_a_new_visitor_can_open_every_page_from_the_sidebar(page: Any, console_s
 
 def test_lookup_then_retest_against_the_sandbox(page: Any, console_server: Console) -> None:
     user_id, key_id = practice_key(console_server, "missing-closed-orders")
-    page.goto(console_server.url)
+    page.goto(f"{console_server.url}/lookup")
     heading(page, "Key lookup")
+    ticket = page.locator('[data-testid="stSidebar"]').get_by_role("textbox", name="Ticket reference")
+    ticket.fill("ZD-2001")  # the session's ticket, before the key is opened
+    ticket.press("Enter")
+    settle(page)
     search = page.get_by_role("textbox", name="Search")
     search.fill(practice_email("missing-closed-orders"))
     search.press("Enter")
     settle(page)
     page.get_by_text("Re-test", exact=True).first.wait_for()
     check(page, "10-lookup-result")
-    page.get_by_role("textbox", name="Ticket reference (required)").fill("ZD-BROWSER-1")
     page.get_by_role("button", name="Re-test").click()
     page.get_by_text("Red: the key does not work").wait_for(timeout=60_000)
     check(page, "11-retest-verdict")
@@ -105,22 +108,22 @@ def test_lookup_then_retest_against_the_sandbox(page: Any, console_server: Conso
     finally:
         db.close()
     actions = {(r.action, r.actor, r.ticket) for r in rows}
-    assert ("key.retest", ADMIN, "ZD-BROWSER-1") in actions
-    assert ("key.view", ADMIN, "") in actions
+    assert ("key.retest", ADMIN, "ZD-2001") in actions
+    assert ("key.view", ADMIN, "ZD-2001") in actions
     assert all(r.subject_user_id == user_id for r in rows)
 
 
 def test_a_ticket_deep_link_opens_the_key(page: Any, console_server: Console) -> None:
     user_id, key_id = practice_key(console_server, "withdraw-enabled")
-    page.goto(f"{console_server.url}/?user={user_id}&key={key_id}&ticket=ZD-LINK-2")
+    page.goto(f"{console_server.url}/?user={user_id}&key={key_id}&ticket=zd%202002")
     heading(page, "Key lookup")
     page.get_by_text("Latest diagnosis").wait_for()
     check(page, "20-deep-link")
-    assert page.get_by_role("textbox", name="Ticket reference", exact=True).input_value() == "ZD-LINK-2"
+    assert page.get_by_role("textbox", name="Ticket reference", exact=True).input_value() == "ZD-2002"
 
 
 def test_bad_input_and_bad_links_show_messages_not_tracebacks(page: Any, console_server: Console) -> None:
-    page.goto(console_server.url)
+    page.goto(f"{console_server.url}/lookup")
     heading(page, "Key lookup")
     search = page.get_by_role("textbox", name="Search")
     search.fill("' OR 1=1 --")
@@ -174,7 +177,7 @@ def test_a_deep_link_is_the_first_request_after_a_restart(
 ) -> None:
     # The shared server built the demo database; the restarted one has served nothing yet.
     page.goto(console_server.url)
-    heading(page, "Key lookup")
+    heading(page, "Ticket triage")
     _, key_id = practice_key(console_server, "expired")
     page.goto(f"{restarted_server.url}/key_detail?key={key_id}")
     heading(page, "Key detail")

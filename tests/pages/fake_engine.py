@@ -19,13 +19,15 @@ class FakeResult:
     outcome: str
     diagnosis: str
     missing: list[str] = field(default_factory=list)
+    test_id: int | None = 99
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "key_id": self.key_id, "outcome": self.outcome, "diagnosis": self.diagnosis,
             "missing_permissions": self.missing, "permissions": {}, "exchange_error": "",
             "requests": 7, "duration_ms": 812, "fix": {}, "test_id": 99, "egress_ip": "51.38.112.198",
-            "warnings": [], "steps": [],
+            "warnings": [], "steps": [], "started_at": self.started_at.isoformat(),
         }
 
 
@@ -39,10 +41,13 @@ class FakeEngine:
 
     def run_retest(self, console: Any, key_id: int, *, actor: Any, ticket: str = "", trigger: str = "retest",
                    progress: Callable[[ProgressEvent], None] | None = None,
-                   ignore_cooldown: bool = False) -> FakeResult:
+                   ignore_cooldown: bool = False,
+                   on_record: Callable[[Any, Any], None] | None = None) -> FakeResult:
         self.calls.append({"key_id": key_id, "actor": actor, "ticket": ticket, "trigger": trigger})
         if self.mode in ("cooldown", "in_progress"):
-            raise RetestRefused(self.mode, 42, f"this key was re-tested moments ago ({self.mode})")
+            # The real engine's message is one sentence that ends with its retry hint.
+            raise RetestRefused(self.mode, 42, f"this key was re-tested moments ago ({self.mode}). "
+                                               "Try again in 42 s.")
         if self.mode == "no_master_key":
             raise MasterKeyMissing("no master key configured: set NBSUPPORT_MASTER_KEYS")
         steps = [("preflight", "ok", ""), ("balance", "ok", ""), ("key_info", "ok", "6 permissions"),
@@ -61,7 +66,11 @@ class FakeEngine:
         self.history.insert(0, {"started_at": datetime.now(UTC), "outcome": self.mode, "diagnosis": diagnosis,
                                 "trigger": trigger, "actor": actor.email, "ticket": ticket,
                                 "duration_ms": 812, "requests": 7, "missing_scopes": missing})
-        return FakeResult(key_id, self.mode, diagnosis, missing)
+        result = FakeResult(key_id, self.mode, diagnosis, missing)
+        if on_record is not None:  # in the test's own transaction, as the engine does
+            with console.session() as session:
+                on_record(session, result)
+        return result
 
     def test_history(self, session: Any, key_id: int, limit: int = 50) -> list[dict[str, Any]]:
         return self.history[:limit]

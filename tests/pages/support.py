@@ -14,10 +14,11 @@ import pandas as pd
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from nbsupport.conntest import runs
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
-from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey
+from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestRun
 from nbsupport.fleet.rollups import rebuild_rollups_in
 from nbsupport.keys import add_key
 
@@ -143,6 +144,22 @@ def messages(at: AppTest) -> str:
     text = "\n".join(e.value for kind in ("error", "warning", "info", "success") for e in getattr(at, kind))
     return re.sub(r"\\(.)", r"\1", text)
 
+
+
+def finish_retests(console: Console, at: AppTest, timeout_s: float = 60) -> AppTest:
+    """Wait for every live re-test run (they run in the console's background workers, not in the script
+    run), then rerun the page as its fragment would once the run ended; a page that shows no run live is left
+    as it is (a message shown once would go with a rerun)."""
+    with console.session() as s:
+        live = list(s.scalars(select(RetestRun.id).where(RetestRun.live_key_id.is_not(None))))
+    for run_id in live:
+        runs.wait(console, run_id, timeout_s)
+    return at.run(timeout=timeout_s) if live or "Re-test running" in rendered(at) else at
+
+
+def set_ticket(at: AppTest, ticket: str) -> AppTest:
+    """Type the session's ticket in the sidebar field."""
+    return text_field(at, "Ticket reference").set_value(ticket).run()
 
 
 def text_field(at: AppTest, label: str) -> Any:

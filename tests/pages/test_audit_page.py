@@ -54,8 +54,38 @@ def test_admin_sees_the_trail_newest_first_with_a_csv(sign_in: Callable[[str], s
         ("ann.agent@nb.test", "key.view", "ZD-1"),
     ]
     frame = at.dataframe[0].value
-    assert list(frame.columns) == ["at", "actor", "role", "action", "ticket", "user", "key", "result"]
-    assert [b.label for b in at.download_button] == ["Download (CSV)"]
+    assert list(frame.columns) == ["at", "action", "result", "ticket", "actor", "user", "key", "role"]
+    assert [b.label for b in at.download_button] == ["Download matches (CSV, newest 10,000 at most)"]
+
+
+@pytest.mark.usefixtures("trail")
+def test_empty_cells_are_blank_and_ids_are_links(sign_in: Callable[[str], str]) -> None:
+    frame = audit_page(sign_in).dataframe[0].value
+    bulk = frame[frame["action"] == "fleet.bulk_retest"].iloc[0]
+    assert (bulk["user"], bulk["key"]) == ("", "")
+    assert "None" not in frame.to_csv(index=False)
+    view = frame[frame["ticket"] == "ZD-2"].iloc[0]
+    assert (view["user"], view["key"]) == ("/lookup?user=8", "/key_detail?key=80")
+    assert view["at"] == "2026-01-05 09:02 UTC"
+
+
+def test_a_ticket_is_found_behind_more_than_a_page_of_newer_events(
+    console: Console, sign_in: Callable[[str], str]
+) -> None:
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    agent = audit.Actor("ann.agent@nb.test", "agent")
+    with console.session() as s:
+        audit.record(s, agent, "key.retest", ticket="ZD-1001", subject_key_id=5, result="ok", at=start)
+        for minute in range(1, 251):
+            audit.record(s, agent, "key.view", ticket=f"ZD-{2000 + minute}", subject_key_id=6,
+                         at=start + timedelta(minutes=minute))
+    at = audit_page(sign_in)
+    assert len(at.dataframe[0].value) == 100
+    text_field(at, "Ticket starts with").set_value("zd-1001").run()
+    assert shown(at) == [("ann.agent@nb.test", "key.retest", "ZD-1001")]
+    text_field(at, "Ticket starts with").set_value("").run()
+    next(n for n in at.number_input if n.label == "Page").set_value(3).run()
+    assert len(at.dataframe[0].value) == 51 and shown(at)[-1][2] == "ZD-1001"
 
 
 @pytest.mark.usefixtures("trail")
@@ -70,7 +100,7 @@ def test_filters_by_actor_key_action_and_ticket(sign_in: Callable[[str], str]) -
     text_field(at, "Key id").set_value("80").run()
     assert shown(at) == [("bo.agent@nb.test", "key.view", "ZD-2")]
     text_field(at, "Key id").set_value("").run()
-    text_field(at, "Ticket contains").set_value("inc-").run()
+    text_field(at, "Ticket starts with").set_value("inc-").run()
     assert shown(at) == [("root@nb.test", "fleet.bulk_retest", "INC-9")]
 
 

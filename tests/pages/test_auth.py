@@ -89,7 +89,7 @@ def test_demo_mode_wins_over_provider_claims(tmp_path: Path) -> None:
 
 
 def test_each_role_sees_exactly_its_pages() -> None:
-    assert allowed_pages(AGENT) == [PageId.LOOKUP, PageId.KEY, PageId.BACKFILL, PageId.GUIDE]
+    assert allowed_pages(AGENT) == [PageId.TRIAGE, PageId.LOOKUP, PageId.KEY, PageId.BACKFILL, PageId.GUIDE]
     assert allowed_pages(ANALYST) == [PageId.STATS, PageId.GUIDE]
     assert allowed_pages(ADMIN) == list(PageId)
     assert allowed_pages("intruder") == []
@@ -101,3 +101,4 @@ def test_analysts_cannot_open_keys_or_retest_and_only_admins_audit_and_bulk_rete
     assert [can_bulk_retest(r) for r in (AGENT, ANALYST, ADMIN)] == [False, False, True]
     assert [can_view_audit(r) for r in (AGENT, ANALYST, ADMIN)] == [False, False, True]
     assert not can_open(ANALYST, PageId.LOOKUP) and can_open(ANALYST, PageId.STATS)
+    assert not can_open(ANALYST, PageId.TRIAGE) and can_open(AGENT, PageId.TRIAGE)

@@ -8,6 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nbsupport.console import Console
+from nbsupport.ui.bulk_view import in_flight_frame
+from nbsupport.ui.links import key_url
 from tests.pages.fake_engine import FakeEngine
 from tests.pages.support import EMAILS, Seeded, audit_rows, messages, open_app, text_field
 
@@ -102,3 +104,30 @@ def test_only_admins_run_bulk_retests(sign_in: Callable[[str], str], role: str, 
     sign_in(role)
     at = AppTest.from_file("../../pages/bulk_retest.py", default_timeout=30).run()
     assert "cannot open this page" in at.error[0].value and not at.button
+
+
+@pytest.mark.usefixtures("seeded")
+def test_results_list_every_key_with_its_link_diagnosis_and_a_csv(
+    sign_in: Callable[[str], str], seeded: Seeded, engine: FakeEngine
+) -> None:
+    at = start(preview(sign_in), ticket="INC-78")
+    frame = at.dataframe[-1].value
+    assert frame[["key", "result", "diagnosis"]].values.tolist() == [
+        [key_url(seeded.key_id), "red", "missing_permission"]]
+    csv = next(b for b in at.download_button if b.label == "Results (CSV)")
+    assert csv is not None
+
+
+@pytest.mark.usefixtures("seeded")
+def test_start_is_disarmed_once_a_batch_ends(sign_in: Callable[[str], str], engine: FakeEngine) -> None:
+    at = start(preview(sign_in), ticket="INC-79")
+    assert len(engine.calls) == 1
+    assert at.checkbox[0].value is False
+    assert next(b for b in at.button if b.label == "Start bulk re-test").disabled
+    at.checkbox[0].set_value(True).run()
+    assert not next(b for b in at.button if b.label == "Start bulk re-test").disabled
+
+
+def test_keys_in_flight_show_their_link_and_elapsed_time() -> None:
+    frame = in_flight_frame({7: ("kraken", 100.0), 9: ("okx", 95.0)}, now=112.4)
+    assert frame.values.tolist() == [[key_url(9), "okx", "17 s"], [key_url(7), "Kraken", "12 s"]]

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nbsupport import config
+from nbsupport.console import Console
 from nbsupport.ui import session
 from tests.pages.fake_engine import FakeEngine
 from tests.pages.support import (
@@ -18,12 +19,14 @@ from tests.pages.support import (
     ROLES,
     Seeded,
     assert_no_secret,
+    audit_rows,
     messages,
     open_app,
     rendered,
 )
 
 PAGES = {
+    "pages/triage.py": "Ticket triage",
     "pages/lookup.py": "Key lookup",
     "pages/key_detail.py": "Key detail",
     "pages/backfill.py": "Backfill health",
@@ -33,12 +36,13 @@ PAGES = {
     "pages/audit_log.py": "Audit log",
 }
 ALLOWED = {
-    "agent": {"pages/lookup.py", "pages/key_detail.py", "pages/backfill.py", "pages/error_guide.py"},
+    "agent": {"pages/triage.py", "pages/lookup.py", "pages/key_detail.py", "pages/backfill.py",
+              "pages/error_guide.py"},
     "analyst": {"pages/failure_stats.py", "pages/error_guide.py"},
     "admin": set(PAGES),
 }
 REAL_SEED_DEMO = session.seed_demo  # before any fixture replaces it
-HOME = {"agent": "Key lookup", "analyst": "Failure stats", "admin": "Key lookup"}
+HOME = {"agent": "Ticket triage", "analyst": "Failure stats", "admin": "Ticket triage"}
 OIDC = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
                  "client_id": "nbsupport", "client_secret": "not-used-in-tests",
                  "server_metadata_url": "https://idp.example.com/.well-known/openid-configuration"}}
@@ -60,6 +64,17 @@ def test_demo_banner_names_the_local_identity_and_role(sign_in: Callable[[str], 
     banner = at.warning[0].value
     assert "DEMO MODE" in banner and f"`{email}` ({role})" in banner
     assert at.title[0].value == HOME[role]
+
+
+@pytest.mark.usefixtures("app_env", "seeded")
+def test_an_unmapped_demo_identity_is_told_it_is_an_admin_and_how_to_try_another_role(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NBSUPPORT_DEMO_IDENTITY", "visitor@nb.test")
+    config.get_settings.cache_clear()
+    banner = open_app().warning[0].value
+    assert "`visitor@nb.test` (admin): an admin sees every page and runs every action" in banner
+    assert "NBSUPPORT_DEMO_IDENTITY" in banner and "NBSUPPORT_ROLES" in banner
 
 
 @pytest.mark.usefixtures("seeded", "engine")
@@ -112,10 +127,10 @@ def test_signed_out_visitors_get_only_the_sign_in_button() -> None:
 
 
 @pytest.mark.usefixtures("oidc_env", "seeded")
-def test_a_signed_in_agent_lands_on_lookup_with_a_sign_out_button() -> None:
+def test_a_signed_in_agent_lands_on_triage_with_a_sign_out_button() -> None:
     at = oidc_app({"is_logged_in": True, "email": EMAILS["agent"].upper(), "email_verified": True})
     assert not at.exception
-    assert at.title[0].value == "Key lookup"
+    assert at.title[0].value == "Ticket triage"
     assert "Sign out" in [b.label for b in at.sidebar.button]
     assert "DEMO" not in rendered(at)
 
@@ -160,8 +175,7 @@ def test_a_database_that_is_down_gives_a_clear_message_on_every_page(
     monkeypatch.setenv("NBSUPPORT_DATABASE_URL", url)
     config.get_settings.cache_clear()
     at = AppTest.from_file(str(APP), default_timeout=30).run()
-    if page != "pages/lookup.py":
-        at.switch_page(page)
+    at.switch_page(page)
     at.query_params.update(params)
     at.run()
     assert not at.exception
@@ -200,12 +214,18 @@ def test_broken_settings_are_named_not_dumped(
 
 
 @pytest.mark.usefixtures("seeded")
-def test_a_ticket_in_the_link_fills_the_sidebar_field_and_a_bad_one_is_dropped(
-    sign_in: Callable[[str], str], engine: FakeEngine
+def test_a_ticket_in_the_link_fills_the_sidebar_field_normalised_and_a_bad_one_is_refused_visibly(
+    sign_in: Callable[[str], str], console: Console, seeded: Seeded, engine: FakeEngine
 ) -> None:
     sign_in("agent")
     assert open_app(params={"ticket": "ZD-31"}).text_input(key="ticket").value == "ZD-31"
-    assert open_app(params={"ticket": "<b>x</b>"}).text_input(key="ticket").value == ""
+    linked = open_app(params={"ticket": "https://nb.zendesk.com/agent/tickets/31"})
+    assert linked.text_input(key="ticket").value == "ZD-31" and not linked.sidebar.warning
+    bad = open_app(params={"key": str(seeded.key_id), "ticket": "<b>x</b>"})
+    assert "is not a ticket reference" in bad.sidebar.warning[0].value
+    # Not used: the key view it opened is recorded without a ticket.
+    views = audit_rows(console, "key.view")
+    assert views and {r.ticket for r in views} == {""}
 
 
 @pytest.mark.usefixtures("oidc_env")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nbsupport.console import Console
+from nbsupport.fleet.incidents import Incident
+from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.fleet.stats import failure_stats
 from nbsupport.ui import stats_view
 from tests.pages.support import API_KEY, Seeded, messages, open_app, rendered
+from tests.test_fleet_data import add_test, make_key, make_user
 
 STATS = "pages/failure_stats.py"
 
@@ -32,8 +37,9 @@ def test_fleet_figures_charts_and_downloads(sign_in: Callable[[str], str], role:
     assert (metric(at, "Tests"), metric(at, "Failed"), metric(at, "Failure rate")) == ("3", "1", "33.3%")
     assert metric(at, "Can withdraw") == "1" and metric(at, "Keys in use") == "3"
     assert "1 key(s) in use can withdraw funds." in messages(at)
-    assert len(at.get("vega_lite_chart")) == 2  # rate over time by venue, top causes
-    assert [b.label for b in at.download_button] == ["Daily rates by venue (CSV)", "Causes (CSV)"]
+    assert len(at.get("vega_lite_chart")) == 2  # rate per venue by day (small multiples), top causes
+    assert [b.label for b in at.download_button] == [
+        "Daily rates by venue (CSV)", "Venues (CSV)", "Time to green (CSV)", "Causes (CSV)"]
 
 
 @pytest.mark.usefixtures("seeded")
@@ -48,10 +54,32 @@ def test_analysts_see_no_individual_user_or_key(sign_in: Callable[[str], str], s
 def test_venue_filter_narrows_every_figure(sign_in: Callable[[str], str]) -> None:
     at = stats_page("analyst", sign_in)
     venue = next(s for s in at.selectbox if s.label == "Venue")
-    assert venue.options == ["all venues", "kraken"]
+    assert venue.options == ["all venues", "Kraken"]
     venue.set_value("kraken").run()
     assert not at.exception
-    assert "· kraken" in rendered(at) and metric(at, "Tests") == "3"
+    assert "· Kraken ·" in rendered(at) and metric(at, "Tests") == "3"
+
+
+@pytest.mark.usefixtures("seeded")
+def test_practice_keys_are_left_out_until_the_toggle_includes_them(
+    sign_in: Callable[[str], str], console: Console
+) -> None:
+    with console.session() as s:
+        practice = make_user(s, "practice+ip-blocked@noonbarbari.local")
+        key = make_key(s, practice)
+        for minute in range(5):
+            add_test(s, key, datetime.now(UTC) - timedelta(minutes=minute), "ip_not_allowed")
+    at = stats_page("analyst", sign_in)
+    assert (metric(at, "Tests"), metric(at, "Failed"), metric(at, "Keys in use")) == ("3", "1", "3")
+    assert "practice and internal keys are left out" in rendered(at)
+    next(t for t in at.toggle if t.label == INCLUDE_LABEL).set_value(True).run()
+    assert (metric(at, "Tests"), metric(at, "Failed"), metric(at, "Keys in use")) == ("8", "6", "4")
+
+
+def test_incidents_read_as_sentences_and_durations_as_people_say_them() -> None:
+    spike = Incident("kraken", date(2026, 12, 3), 23, 4, 0.1739, 0.02, 0.01, 0.05)
+    assert stats_view.incident_sentence(spike) == "Kraken, 3 Dec: 17% failed vs 2.0% usual, 23 tests"
+    assert [stats_view.hours(h) for h in (None, 0.25, 5.5, 142.0)] == ["—", "15 min", "5.5 h", "5.9 days"]
 
 
 def test_empty_fleet_says_there_is_nothing_yet(sign_in: Callable[[str], str]) -> None:

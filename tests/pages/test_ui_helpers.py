@@ -11,6 +11,7 @@ import pytest
 from nbsupport.keys import KeyView
 from nbsupport.ui import badges
 from nbsupport.ui.params import ParamError, clean_ticket, parse_id
+from nbsupport.ui.timeline import error_line, progress_line
 from nbsupport.ui.worker import WorkerTimeout, run_with_events
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -50,9 +51,10 @@ def test_withdraw_granted_is_the_one_red_grant() -> None:
     permissions = {"query_funds": "granted", "withdraw": "granted", "create_orders": "missing"}
     found = {b.label: b.color for b in badges.scope_badges(permissions, ["query_funds", "create_orders"])}
     assert found["withdraw ENABLED"] == "red"
-    assert found["query funds ✓"] == "green" and found["create orders missing"] == "red"
-    assert found["cancel orders ?"] == "gray"
-    assert badges.withdraw_text(permissions) == "🔴 ENABLED" and badges.withdraw_text({}) == "unknown"
+    assert found["query funds ✓ granted"] == "green" and found["create orders missing"] == "red"
+    assert found["cancel orders not checked"] == "gray"
+    assert badges.withdraw_text(permissions) == "🔴 ENABLED" and badges.withdraw_text({}) == "not checked"
+    assert badges.withdraw_text({"withdraw": "missing"}) == "off (good)"
     off = badges.scope_badges({"withdraw": "missing"}, [])
     assert ("withdraw off", "green") in [(b.label, b.color) for b in off]
 
@@ -121,3 +123,21 @@ def test_worker_gives_up_waiting_on_silent_work() -> None:
             run_with_events(work, print, idle_timeout_s=0.2)
     finally:
         release.set()
+
+
+def test_a_step_says_its_status_in_words_and_withdraw_off_is_the_good_case() -> None:
+    assert progress_line("scope:withdraw", "ok", "missing").endswith("· off — not needed \\(good\\)")
+    assert progress_line("scope:withdraw", "warning", "granted").startswith("⚠️")
+    assert progress_line("scope:create_orders", "failed", "missing") == "❌ **Scope create orders** · missing"
+    assert "· not available here — " in progress_line("key_info", "skipped", "the key does not say")
+    assert progress_line("balance", "ok") == "✅ **Balance \\(authenticated request\\)** · passed"
+
+
+def test_the_error_line_quotes_only_the_venue() -> None:
+    assert error_line({"exchange_error": "EAPI:Invalid key", "error_source": "venue"}) == (
+        "Exchange said: `EAPI:Invalid key`")
+    ours = error_line({"exchange_error": "timeout", "error_source": "console",
+                       "error_text": "No answer from the exchange within 10 s"})
+    assert "Exchange said" not in ours and ours.startswith("No answer from the exchange within 10 s")
+    assert error_line({"exchange_error": "timeout"}) == "Error: `timeout`"
+    assert error_line({"exchange_error": ""}) == ""

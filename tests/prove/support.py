@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +94,12 @@ def store(
     email: str,
     exchange: str = "kraken",
     label: str = "",
+    expires_at: datetime | None = None,
 ) -> int:
     with console.session() as session:
         return add_key(
-            session, keyring, user_email=email, exchange=exchange, credentials=credentials, label=label
+            session, keyring, user_email=email, exchange=exchange, credentials=credentials, label=label,
+            expires_at=expires_at,
         ).id
 
 
@@ -110,6 +113,9 @@ def store_member(
         email=email or f"{member.name}@cast.example.com",
         exchange=member.claimed_exchange,
         label=member.name,
+        # The venue's expiry, stored as the demo stores it: Kraken refuses an expired key as an invalid
+        # one, so the stored expiry is what tells it apart (nbsupport.venues.kraken_facts).
+        expires_at=member.key.expires_at if member.key is not None else None,
     )
 
 

@@ -289,6 +289,7 @@ def _stages(key_ids: dict[str, int], okx_id: int, added: dict[str, Any]) -> list
             (("lookup", masked[:4]), ""),
             (("lookup", added["fingerprint"]), ""),
             (("lookup", f"https://help.noonbarbari.test/ticket/1?key={added_id}"), ""),
+            (("triage", "--json", "--ticket", "ZD-CLI"), f"leak@example.com: key {masked} EAPI:Invalid key"),
         ],
         retests[:4],
         retests[4:],
@@ -464,6 +465,7 @@ def test_every_cli_command_in_its_own_process_leaves_no_secret_in_output_logs_or
 # --- 3. every page as every role ------------------------------------------------------------------------
 
 PAGES = (
+    "pages/triage.py",
     "pages/lookup.py",
     "pages/key_detail.py",
     "pages/backfill.py",
@@ -542,14 +544,22 @@ def test_every_page_as_every_role_renders_no_secret(
                 at.text_input(key="lookup_query").set_value("missing-closed-orders@cast.example.com").run()
                 tally.scenario()
                 shown.append(_page_text(at))
+            if page == "pages/triage.py" and role != "analyst":
+                at.text_area(key="triage_paste").input(
+                    "missing-closed-orders@cast.example.com: EGeneral:Permission denied")
+                next(b for b in at.button if b.label == "Triage").click().run()
+                tally.scenario()
+                shown.append(_page_text(at))
     # A real re-test from the key page, through the engine and the sandbox, for every stored key.
+    from tests.pages.support import finish_retests, set_ticket
+
     signed_in("agent")
     for name, key_id in ids.items():
         at = _page("pages/key_detail.py", {"key": str(key_id)})
-        ticket = next(f for f in at.text_input if f.label == "Ticket reference (required)")
-        ticket.set_value("ZD-PAGE-RETEST")
+        set_ticket(at, "ZD-4321")
         next(b for b in at.button if b.label == "Re-test").click()
         at.run(timeout=60)
+        finish_retests(console, at)
         tally.scenario()
         text = _page_text(at)
         shown.append(text)
@@ -598,6 +608,7 @@ def test_the_scan_finds_a_planted_secret_in_every_kind_of_artifact(console: Cons
 # --- 4. the page source a real browser receives ---------------------------------------------------------
 
 SIDEBAR_PAGES = (
+    "Ticket triage",
     "Key lookup",
     "Key detail",
     "Backfill health",
@@ -654,7 +665,7 @@ def test_every_page_source_in_a_real_browser_holds_no_secret(
         page.set_default_timeout(60_000)
         try:
             page.goto(server.url)
-            page.get_by_role("heading", name="Key lookup", exact=True).first.wait_for()
+            page.get_by_role("heading", name="Ticket triage", exact=True).first.wait_for()
             _settle(page)
             for title in SIDEBAR_PAGES:
                 page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
@@ -669,9 +680,10 @@ def test_every_page_source_in_a_real_browser_holds_no_secret(
                 search.press("Enter")
                 page.get_by_text(f"Practice case {case}").first.wait_for()
                 _settle(page)
-                ticket = page.get_by_role("textbox", name="Ticket reference (required)")
-                ticket.fill("ZD-BROWSER-LEAK")
-                ticket.press("Tab")
+                sidebar = page.locator('[data-testid="stSidebar"]')
+                ticket = sidebar.get_by_role("textbox", name="Ticket reference")
+                ticket.fill("ZD-4322")
+                ticket.press("Enter")
                 _settle(page)
                 page.get_by_role("button", name="Re-test").click()
                 page.get_by_text(re.compile("^(Green|Amber|Red): ")).first.wait_for()

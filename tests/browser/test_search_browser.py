@@ -1,0 +1,118 @@
+"""Observation 9 of issue #11 in a real browser: search finds a demo user by full name, surname, the part of
+the email before the @, the domain and a lower-case key fragment; the search and the open key survive a trip
+to another page and a reload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from nbsupport.db.models import AuditEvent, ExchangeKey, User
+from tests.browser.conftest import Console
+from tests.browser.test_console_browser import check, handle, heading, settle
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    id: int
+    name: str  # "Mia Andersen"
+    email: str  # "mia_a2@gmail.example"
+    key_id: int
+    masked: str
+    prefix: str
+
+
+def demo_user(console: Console) -> DemoUser:
+    """A demo user with a first_l<n>@ address (like mia_a2@…) and a key, on a domain few others share, so
+    that each query below lists them among the first results."""
+    db = handle(console)
+    try:
+        with db.session() as s:
+            per_domain = select(User.email_domain, func.count()).group_by(User.email_domain)
+            counts = dict(s.execute(per_domain).all())
+            rows = s.execute(select(User, ExchangeKey).join(ExchangeKey, ExchangeKey.user_id == User.id)
+                             .where(User.email.like("%\\_%@%.example", escape="\\"),
+                                    User.display_name.like("% %"))
+                             .order_by(User.id)).all()
+            user, key = next((u, k) for u, k in rows if counts[u.email_domain] <= 15)
+            return DemoUser(user.id, user.display_name, user.email, key.id,
+                            f"{key.key_prefix}…{key.key_suffix}", key.key_prefix)
+    finally:
+        db.close()
+
+
+def search(page: Any, text: str) -> None:
+    box = page.get_by_role("textbox", name="Search")
+    box.fill(text)
+    box.press("Enter")
+    settle(page)
+
+
+def times_listed(console: Console, key_id: int) -> int:
+    """How often a lookup listed the key to an agent: each listing writes a `key.view` audit row (once per
+    browser session), which is the proof that the page showed it (the tables are drawn on a canvas)."""
+    db = handle(console)
+    try:
+        with db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "key.view", AuditEvent.subject_key_id == key_id,
+                AuditEvent.result == "lookup")) or 0)
+    finally:
+        db.close()
+
+
+def sidebar(page: Any, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    heading(page, title)
+
+
+def test_search_finds_a_user_by_name_email_part_domain_and_any_case_fragment(
+    page: Any, console_server: Console
+) -> None:
+    page.goto(console_server.url)
+    heading(page, "Key lookup")  # the first visit builds the demo database
+    who = demo_user(console_server)
+    local, domain = who.email.split("@")
+    surname = who.name.split(" ", 1)[1]
+    queries = {"name": who.name, "surname": surname, "email-local": local, "domain": domain,
+               "fragment-lower": who.prefix.lower()}
+    for label, text in queries.items():
+        tab = page.context.new_page()  # a new browser session: its listing is audited afresh
+        tab.goto(console_server.url)
+        heading(tab, "Key lookup")
+        before = times_listed(console_server, who.key_id)
+        search(tab, text)
+        check(tab, f"60-search-{label}")
+        assert tab.get_by_text("unrecognised search").count() == 0, label
+        assert times_listed(console_server, who.key_id) == before + 1, label
+        tab.close()
+
+
+def test_the_search_and_the_open_key_survive_a_reload_and_another_page(
+    page: Any, console_server: Console
+) -> None:
+    page.goto(console_server.url)
+    heading(page, "Key lookup")
+    who = demo_user(console_server)
+    search(page, who.masked)  # one key matches: it opens by itself
+    page.get_by_text("Latest diagnosis").wait_for()
+    check(page, "61-search-key-open")
+    assert f"key={who.key_id}" in page.url and "q=" in page.url
+
+    page.reload()
+    heading(page, "Key lookup")
+    page.get_by_text("Latest diagnosis").wait_for()
+    assert page.get_by_role("textbox", name="Search").input_value() == who.masked
+    assert f"key={who.key_id}" in page.url
+    check(page, "62-search-after-reload")
+
+    sidebar(page, "Error guide")
+    sidebar(page, "Key lookup")
+    page.get_by_text("Latest diagnosis").wait_for()
+    assert page.get_by_role("textbox", name="Search").input_value() == who.masked
+    check(page, "63-search-back-from-another-page")
