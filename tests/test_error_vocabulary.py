@@ -167,7 +167,6 @@ def test_every_error_reading_has_ranked_causes_and_the_classifier_takes_the_firs
 KNOWN_DRIFT = {
     ("kraken", "EAPI:Permission denied"): "kraken_error_kind reads only EGeneral:Permission denied as DENIED",
     ("kraken", "EAccount:Invalid permissions"): "kraken_error_kind has no REGION reading",
-    ("krakenfutures", "marketUnavailable"): "krakenfutures._ERRORS lacks marketUnavailable",
 }
 
 
@@ -215,7 +214,7 @@ VENUE_ERRORS: list[tuple[str, str, str]] = [
     *(("bybit", str(c), json.dumps({"retCode": c, "retMsg": ""})) for c in bybit._CODES),
     *(("okx", c, json.dumps({"code": c, "msg": ""})) for c in okx._CODES),
     *(("coinbase", c.upper(), json.dumps({"error": c.upper(), "message": ""})) for c in coinbase._IDS),
-    *(("krakenfutures", c, json.dumps({"result": "error", "error": c})) for c in krakenfutures._ERRORS),
+    *(("krakenfutures", c, json.dumps({"result": "error", "error": c})) for c in krakenfutures.ERROR_KINDS),
     # Kraken spot has no code table, only prefixes: its documented errors (docs.kraken.com spot errors).
     *(
         ("kraken", c, json.dumps({"error": [c]}))
