@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from nbsupport.conntest import ProgressEvent, RetestRefused
+from nbsupport.conntest import ProgressEvent, RetestRefused, TestRecord
 from nbsupport.crypto import MasterKeyMissing
 
 
@@ -37,7 +37,7 @@ class FakeEngine:
 
     mode: str = "failed"
     calls: list[dict[str, Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[TestRecord] = field(default_factory=list)
 
     def run_retest(self, console: Any, key_id: int, *, actor: Any, ticket: str = "", trigger: str = "retest",
                    progress: Callable[[ProgressEvent], None] | None = None,
@@ -63,14 +63,16 @@ class FakeEngine:
         reporter.join()
         diagnosis = {"ok": "ok", "warning": "withdraw_enabled", "failed": "missing_permission"}[self.mode]
         missing = ["query_closed_orders"] if self.mode == "failed" else []
-        self.history.insert(0, {"started_at": datetime.now(UTC), "outcome": self.mode, "diagnosis": diagnosis,
-                                "trigger": trigger, "actor": actor.email, "ticket": ticket,
-                                "duration_ms": 812, "requests": 7, "missing_scopes": missing})
+        self.history.insert(0, TestRecord(
+            id=len(self.history) + 1, key_id=key_id, started_at=datetime.now(UTC), trigger=trigger,
+            actor=actor.email, ticket=ticket, outcome=self.mode, diagnosis=diagnosis,
+            missing_permissions=missing, permissions={}, exchange_error="", requests=7, duration_ms=812,
+            egress_ip="", warnings=[], egress_mismatch=False, fix_id=""))
         result = FakeResult(key_id, self.mode, diagnosis, missing)
         if on_record is not None:  # in the test's own transaction, as the engine does
             with console.session() as session:
                 on_record(session, result)
         return result
 
-    def test_history(self, session: Any, key_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    def test_history(self, session: Any, key_id: int, limit: int = 50) -> list[TestRecord]:
         return self.history[:limit]

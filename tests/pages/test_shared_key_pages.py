@@ -10,6 +10,7 @@ from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.keys import add_key
 from nbsupport.ui.links import key_url, user_url
+from nbsupport.ui.lookup_view import QUERY_KEY
 from tests.pages.support import assert_no_secret, messages, open_app, rendered
 
 pytestmark = pytest.mark.usefixtures("app_env")
@@ -41,8 +42,8 @@ def test_key_card_says_the_key_is_also_stored_for_another_user(
 
 def test_lookup_table_names_the_other_copy(console: Console, keyring: MasterKeyring) -> None:
     _ann_key, bob_key, bob = store_twice(console, keyring)
-    at = open_app()
-    at.text_input(key="lookup_query").set_value("ann@example.com").run()
+    at = open_app("pages/lookup.py")
+    at.text_input(key=QUERY_KEY).set_value("ann@example.com").run()
     assert not at.exception
     frames = [d.value for d in at.dataframe if "also stored for" in d.value.columns]
     assert frames, rendered(at)
