@@ -164,10 +164,8 @@ def test_every_error_reading_has_ranked_causes_and_the_classifier_takes_the_firs
 # Drift this test found between a guide and a venue reader it does not own: the reader says OTHER
 # (diagnosis `unknown`) where the guide knows the cause. Strict: fixing the reader makes these fail here
 # until the entry is removed.
-KNOWN_DRIFT = {
-    ("kraken", "EAPI:Permission denied"): "kraken_error_kind reads only EGeneral:Permission denied as DENIED",
-    ("kraken", "EAccount:Invalid permissions"): "kraken_error_kind has no REGION reading",
-}
+# Empty: guide and readers agree everywhere.
+KNOWN_DRIFT: dict[tuple[str, str], str] = {}
 
 
 def _guide_patterns() -> list[object]:

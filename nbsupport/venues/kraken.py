@@ -68,6 +68,12 @@ ERROR_PREFIXES: tuple[tuple[str, ErrorKind], ...] = (
     ("ESession:Invalid session", ErrorKind.AUTH),
     # An address outside the allowlist is answered the same way (unconfirmed, kraken_facts).
     (facts.SPOT_PERMISSION_DENIED, ErrorKind.DENIED),
+    # The same refusal under the API category, as the error guide lists it (third-party clients report
+    # both spellings; docs.kraken.com names only the EGeneral one).
+    ("EAPI:Permission denied", ErrorKind.DENIED),
+    # "EAccount:Invalid permissions:<asset> trading restricted for <region>": the account's jurisdiction,
+    # not the key (reported by users of third-party bots; not on docs.kraken.com's error page).
+    ("EAccount:Invalid permissions", ErrorKind.REGION),
     (facts.SPOT_INVALID_NONCE, ErrorKind.NONCE),
     (facts.SPOT_TEMPORARY_LOCKOUT, ErrorKind.LOCKOUT),
     (facts.SPOT_RATE_LIMIT, ErrorKind.RATE_LIMIT),
