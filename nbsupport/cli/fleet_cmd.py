@@ -133,7 +133,8 @@ def _stats(args: argparse.Namespace) -> int:
     p = stats.posture
     print(
         f"posture: {p.keys} keys, {p.can_withdraw} can withdraw, {p.no_ip_whitelist} without IP "
-        f"whitelist, {p.rotation_overdue} rotation overdue, {p.expiring_soon} expiring soon"
+        f"whitelist, {p.rotation_overdue} rotation overdue, {p.expiring_soon} expiring soon, "
+        f"{p.shared} shared with another copy"
     )
     return 0
 

@@ -123,13 +123,16 @@ def time_to_green_frame(stats: FleetStats) -> pd.DataFrame:
 
 def posture(stats: FleetStats) -> None:
     p = stats.posture
-    cols = st.columns(6)
+    cols = st.columns(7)
     cols[0].metric("Keys in use", f"{p.keys:,}")
     cols[1].metric("Can withdraw", f"{p.can_withdraw:,}", help="Withdraw permission granted: should be 0.")
     cols[2].metric("No IP whitelist", f"{p.no_ip_whitelist:,}")
     cols[3].metric("Rotation overdue", f"{p.rotation_overdue:,}")
     cols[4].metric("Expiring soon", f"{p.expiring_soon:,}")
     cols[5].metric("Expired", f"{p.expired:,}")
+    cols[6].metric("Shared", f"{p.shared:,}",
+                   help="Keys whose API key is also stored elsewhere (another user, or twice): two systems "
+                        "signing with one key clash on nonces.")
     if p.can_withdraw:
         st.error(f"{p.can_withdraw:,} key(s) in use can withdraw funds.", icon=":material/gpp_bad:")
 

@@ -3,6 +3,8 @@ link to the other user's lookup."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from nbsupport.console import Console
@@ -48,3 +50,13 @@ def test_lookup_table_names_the_other_copy(console: Console, keyring: MasterKeyr
     frames = [d.value for d in at.dataframe if "also stored for" in d.value.columns]
     assert frames, rendered(at)
     assert list(frames[0]["also stored for"]) == [f"user {bob} (key {bob_key})"]
+
+
+def test_the_fleet_posture_counts_both_copies_of_a_shared_key(
+    console: Console, keyring: MasterKeyring, sign_in: Callable[[str], str]
+) -> None:
+    store_twice(console, keyring)
+    sign_in("analyst")
+    at = open_app("pages/failure_stats.py")
+    assert not at.exception
+    assert next(m.value for m in at.metric if m.label == "Shared") == "2"
