@@ -86,15 +86,22 @@ def _ticket_key(session: Session) -> Any:
     return lowered.collate("C") if session.get_bind().dialect.name == "postgresql" else lowered
 
 
+def _typed(text: str) -> str:
+    """What a filter box can mean: control characters (PostgreSQL refuses NUL in a string outright) never
+    occur in a stored ticket or email, so they are dropped rather than failing the search."""
+    return "".join(ch for ch in text if ch.isprintable()).strip()
+
+
 def _search_query(session: Session, query: AuditQuery) -> Select[tuple[AuditEvent]]:
     e = AuditEvent
     stmt = select(e).order_by(e.at.desc(), e.id.desc())
-    if query.ticket.strip():
-        low = query.ticket.strip().lower()
+    ticket, actor = _typed(query.ticket), _typed(query.actor)
+    if ticket:
+        low = ticket.lower()
         key = _ticket_key(session)
         stmt = stmt.where(key >= low, key < low + _PREFIX_END)
-    if query.actor.strip():
-        stmt = stmt.where(e.actor == query.actor.strip())
+    if actor:
+        stmt = stmt.where(e.actor == actor)
     if query.user_id is not None:
         stmt = stmt.where(e.subject_user_id == query.user_id)
     if query.key_id is not None:

@@ -58,3 +58,12 @@ def test_search_pages_through_the_whole_trail_by_ticket_prefix_actor_action_and_
         page = audit.search(session, audit.AuditQuery(key_id=9), page=2, page_size=100)
         assert (len(page.events), page.has_more, page.events[-1].ticket) == (30, False, "ZD-1001")
         assert audit.search(session, audit.AuditQuery(), page_size=100).has_more
+
+
+def test_control_characters_typed_into_a_filter_are_dropped_before_the_query(console: Console) -> None:
+    with console.session() as session:
+        audit.record(session, AGENT, "key.view", ticket="ZD-1001", subject_key_id=1)
+    with console.session() as session:
+        # PostgreSQL refuses NUL in a string parameter; the search reads "ZD-1001".
+        found = audit.search(session, audit.AuditQuery(ticket="ZD-\x001001\x07", actor=f"\x00{AGENT.email}"))
+    assert [e.ticket for e in found.events] == ["ZD-1001"]
