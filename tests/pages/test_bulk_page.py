@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from nbsupport.console import Console
 from nbsupport.ui.bulk_view import in_flight_frame
 from nbsupport.ui.links import key_url
+from nbsupport.ui.trail import EXPORT
 from tests.pages.fake_engine import FakeEngine
 from tests.pages.support import EMAILS, Seeded, audit_rows, messages, open_app, set_ticket, text_field
 
@@ -114,14 +115,17 @@ def test_only_admins_run_bulk_retests(sign_in: Callable[[str], str], role: str, 
 
 @pytest.mark.usefixtures("seeded")
 def test_results_list_every_key_with_its_link_diagnosis_and_a_csv(
-    sign_in: Callable[[str], str], seeded: Seeded, engine: FakeEngine
+    sign_in: Callable[[str], str], seeded: Seeded, engine: FakeEngine, console: Console
 ) -> None:
     at = start(preview(sign_in), ticket="ZD-78")
     frame = at.dataframe[-1].value
     assert frame[["key", "result", "diagnosis"]].values.tolist() == [
         [key_url(seeded.key_id), "red", "missing_permission"]]
-    csv = next(b for b in at.download_button if b.label == "Results (CSV)")
-    assert csv is not None
+    next(b for b in at.download_button if b.label == "Results (CSV)").click()
+    at.run()
+    exports = audit_rows(console, EXPORT)
+    assert [(e.actor, e.ticket, e.detail["table"], e.detail["rows"]) for e in exports] == [
+        (EMAILS["admin"], "ZD-78", "bulk_retest_results", 1)]
 
 
 @pytest.mark.usefixtures("seeded")
