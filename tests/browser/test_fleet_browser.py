@@ -25,8 +25,9 @@ pytestmark = pytest.mark.browser
 def open_demo(page: Any, console: Console, path: str, title: str) -> None:
     page.goto(console.url)
     # The first visit builds the demo database (seconds on a quiet machine, longer on a busy CI box).
-    page.get_by_role("heading", name="Key lookup", exact=True).first.wait_for(timeout=180_000)
-    heading(page, "Key lookup")
+    # The demo identity is an admin, whose home page is ticket triage.
+    page.get_by_role("heading", name="Ticket triage", exact=True).first.wait_for(timeout=180_000)
+    heading(page, "Ticket triage")
     page.goto(f"{console.url}/{path}")
     heading(page, title)
 
