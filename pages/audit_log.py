@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+import pandas as pd
 import streamlit as st
 
 from nbsupport import audit
 from nbsupport.auth import PageId
-from nbsupport.ui.audit_view import ACTIONS, audit_frame, csv_text, show_table
+from nbsupport.ui.audit_view import ACTIONS, audit_frame, show_table
+from nbsupport.ui.exports import csv_download
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.params import ParamError, parse_id
 from nbsupport.ui.session import console, require
@@ -16,7 +18,7 @@ from nbsupport.ui.session import console, require
 st.title("Audit log")
 
 with page_boundary():
-    require(PageId.AUDIT)
+    identity = require(PageId.AUDIT)
     handle = console()
     c1, c2, c3, c4 = st.columns(4)
     ticket = c1.text_input("Ticket starts with", max_chars=200, placeholder="ZD-1001 or a ticket link")
@@ -50,9 +52,9 @@ with page_boundary():
         st.caption(f"Events {first:,}–{last:,} of the whole trail, newest first{more}.")
         show_table(audit_frame(page.events))
 
-        def matching_csv() -> str:
+        def matching() -> pd.DataFrame:
             with handle.session() as session:
-                return csv_text(audit.export(session, query))
+                return audit_frame(audit.export(session, query), links=False)
 
-        st.download_button(f"Download matches (CSV, newest {audit.EXPORT_ROWS:,} at most)", matching_csv,
-                           file_name="audit-log.csv", mime="text/csv", icon=":material/download:")
+        csv_download(handle, identity, f"Download matches (CSV, newest {audit.EXPORT_ROWS:,} at most)",
+                     matching, table="audit_log", file_name="audit-log.csv")

@@ -12,9 +12,8 @@ from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.guide import venue_choices
 from nbsupport.ui import bulk_view
 from nbsupport.ui.guard import page_boundary
-from nbsupport.ui.params import ParamError, clean_ticket
+from nbsupport.ui.retest import ask_for_ticket, show_ticket
 from nbsupport.ui.session import console, require
-from nbsupport.ui.trail import current_ticket
 
 PLAN_KEY = "_bulk_plan"
 REPORT_KEY = "_bulk_report"
@@ -56,17 +55,12 @@ with page_boundary():
             st.warning(f"{dry.cohort:,} keys is more than this page runs ({bulk_view.MAX_PAGE_COHORT:,}); "
                        f"use `{bulk_view.CLI_HINT}` for a batch this size.")
         else:
-            ticket_text = st.text_input("Ticket reference (required)", value=current_ticket(), max_chars=150)
+            ticket = show_ticket()
             confirmed = st.checkbox(f"Re-test these {dry.cohort:,} keys against the venues now",
                                     key=f"bulk_confirm_{st.session_state.get(ARMING_KEY, 0)}")
             if st.button("Start bulk re-test", type="primary", disabled=not confirmed):
-                try:
-                    ticket = clean_ticket(ticket_text)
-                except ParamError as exc:
-                    st.error(str(exc))
-                    st.stop()
                 if not ticket:
-                    st.error("Enter the ticket reference first: every test of the batch carries it.")
+                    ask_for_ticket()
                     st.stop()
                 st.session_state[REPORT_KEY] = bulk_view.run(handle, identity, plan, ticket)
                 st.session_state[ARMING_KEY] = st.session_state.get(ARMING_KEY, 0) + 1
@@ -83,4 +77,4 @@ with page_boundary():
 
     if REPORT_KEY in st.session_state:
         st.subheader("Result")
-        bulk_view.show_report(st.session_state[REPORT_KEY])
+        bulk_view.show_report(handle, identity, st.session_state[REPORT_KEY])

@@ -8,13 +8,14 @@ from nbsupport.auth import PageId
 from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.fleet.stats import failure_stats
 from nbsupport.ui import stats_view as view
+from nbsupport.ui.exports import csv_download
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.session import console, require
 
 st.title("Failure stats")
 
 with page_boundary():
-    require(PageId.STATS)
+    identity = require(PageId.STATS)
     handle = console()
 
     left, middle, right = st.columns([1, 1, 2])
@@ -39,7 +40,8 @@ with page_boundary():
     else:
         st.subheader("Failure rate per venue, by day")
         st.altair_chart(view.rate_small_multiples(stats))
-        view.csv_button("Daily rates by venue (CSV)", view.daily_frame(stats), f"failure-rates-{tag}.csv")
+        csv_download(handle, identity, "Daily rates by venue (CSV)", view.daily_frame(stats),
+                     table="failure-rates", file_name=f"failure-rates-{tag}.csv")
         col_a, col_b = st.columns(2)
         with col_a:
             st.subheader("Top causes")
@@ -48,7 +50,8 @@ with page_boundary():
             st.subheader("By venue")
             table = view.venue_table(stats)
             st.dataframe(table, hide_index=True)
-            view.csv_button("Venues (CSV)", table, f"failure-venues-{tag}.csv")
+            csv_download(handle, identity, "Venues (CSV)", table, table="failure-venues",
+                         file_name=f"failure-venues-{tag}.csv")
         st.subheader("Incident spikes")
         incidents = view.incidents_table(stats)
         if incidents.empty:
@@ -57,12 +60,15 @@ with page_boundary():
             for sentence in incidents["incident"]:
                 st.markdown(f"- :red-badge[incident] {sentence}")
             st.dataframe(incidents.drop(columns="incident"), hide_index=True)
-            view.csv_button("Incidents (CSV)", incidents, f"incidents-{tag}.csv")
+            csv_download(handle, identity, "Incidents (CSV)", incidents, table="incidents",
+                         file_name=f"incidents-{tag}.csv")
         st.subheader("Time to green after a failure")
         ttg = view.time_to_green_frame(stats)
         st.dataframe(ttg, hide_index=True)
-        view.csv_button("Time to green (CSV)", ttg, f"time-to-green-{tag}.csv")
-        view.csv_button("Causes (CSV)", view.causes_frame(stats), f"failure-causes-{tag}.csv")
+        csv_download(handle, identity, "Time to green (CSV)", ttg, table="time-to-green",
+                     file_name=f"time-to-green-{tag}.csv")
+        csv_download(handle, identity, "Causes (CSV)", view.causes_frame(stats), table="failure-causes",
+                     file_name=f"failure-causes-{tag}.csv")
 
     st.subheader("Security posture of keys in use")
     view.posture(stats)

@@ -13,7 +13,7 @@ from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_
 
 # The actions the console, the engine and the CLI write; the filter offers these, rows may hold others.
 ACTIONS = ["key.view", "user.view", "key.retest", "key.probe", "fleet.backfill_health", "fleet.bulk_retest",
-           "fleet.bulk_retest_resume", "key.add", "demo.build"]
+           "fleet.bulk_retest_resume", "key.add", "demo.build", "data.export"]
 # What happened and to what first: on a laptop screen the result column is visible without scrolling.
 COLUMNS = ["at", "action", "result", "ticket", "actor", "user", "key", "role"]
 
@@ -42,7 +42,3 @@ def show_table(frame: pd.DataFrame) -> None:
         "user": user_link_column("user"),
         "key": key_link_column("key"),
     })
-
-
-def csv_text(events: Sequence[AuditEvent]) -> str:
-    return audit_frame(events, links=False).to_csv(index=False)

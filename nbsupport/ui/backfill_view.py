@@ -19,6 +19,7 @@ from nbsupport.guide import get_fix
 from nbsupport.replies import in_egress_words
 from nbsupport.ui.badges import md_escape
 from nbsupport.ui.diagnosis_card import guide_link
+from nbsupport.ui.exports import csv_download
 from nbsupport.ui.fix_card import reply_block
 from nbsupport.ui.key_card import venue_name
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
@@ -131,7 +132,7 @@ def show_findings(console: Console, identity: Identity, *, user_id: int | None, 
 
     groups = by_cause(findings)
     st.subheader(f"{len(findings):,} flagged key(s), {len(groups)} cause(s)")
-    st.download_button("Download every flagged key (CSV)", findings_frame(findings).to_csv(index=False),
-                       file_name=f"backfill-health-{days}d.csv", mime="text/csv", icon=":material/download:")
+    csv_download(console, identity, "Download every flagged key (CSV)", findings_frame(findings),
+                 table="backfill_health", file_name=f"backfill-health-{days}d.csv", user_id=user_id)
     for cause, group in groups:
         cause_card(cause, group)

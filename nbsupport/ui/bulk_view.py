@@ -16,6 +16,7 @@ import streamlit as st
 from nbsupport.auth import Identity
 from nbsupport.console import Console
 from nbsupport.fleet.bulk import RUNNING, BulkProgress, BulkReport, KeyOutcome, bulk_retest
+from nbsupport.ui.exports import csv_download
 from nbsupport.ui.key_card import venue_name
 from nbsupport.ui.links import key_link_column, key_url
 from nbsupport.ui.worker import WorkerTimeout, run_with_events
@@ -126,7 +127,7 @@ def results_frame(results: Sequence[KeyOutcome], *, links: bool = True) -> pd.Da
     )
 
 
-def show_report(report: BulkReport) -> None:
+def show_report(console: Console, identity: Identity, report: BulkReport) -> None:
     outcomes = report.outcomes
     cols = st.columns(6)
     cols[0].metric("Cohort", f"{report.cohort:,}")
@@ -141,8 +142,8 @@ def show_report(report: BulkReport) -> None:
         st.dataframe(results_frame(report.results), hide_index=True, column_config={
             "key": key_link_column("key"),
             "seconds": st.column_config.NumberColumn("seconds", format="%.1f")})
-        st.download_button("Results (CSV)", results_frame(report.results, links=False).to_csv(index=False),
-                           file_name=f"{report.batch_id}.csv", mime="text/csv", icon=":material/download:")
+        csv_download(console, identity, "Results (CSV)", results_frame(report.results, links=False),
+                     table="bulk_retest_results", file_name=f"{report.batch_id}.csv")
     if report.refused or report.errors or report.interrupted:
         st.warning(f"Some keys were not tested. Resume batch `{report.batch_id}` below (or "
                    f"`{CLI_HINT} --resume {report.batch_id}`) to retry them.")

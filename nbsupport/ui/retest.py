@@ -29,6 +29,21 @@ NO_TICKET = ("Enter the ticket reference in the sidebar first (**Ticket referenc
              "re-test is recorded against the ticket.")
 
 
+def show_ticket() -> str:
+    """The session's ticket, said above a re-test button (or how to give one); returned for the click."""
+    ticket = current_ticket()
+    if ticket:
+        st.markdown(f"Ticket **{md_escape(ticket)}** (the session's ticket, from the sidebar)")
+    else:
+        st.caption(NO_TICKET)
+    return ticket
+
+
+def ask_for_ticket() -> None:
+    """A re-test clicked without a ticket: nothing runs, and the agent is told where to give one."""
+    st.error(NO_TICKET, icon=":material/confirmation_number:")
+
+
 def _mine_key(key_id: int) -> str:
     """Session state: the id of the last run this session started for the key (its refusal is shown here)."""
     return f"_retest_mine_{key_id}"
@@ -69,7 +84,7 @@ def _show_unfinished(run: runs.RunView) -> None:
 def _start(console: Console, identity: Identity, view: KeyView) -> None:
     ticket = current_ticket()
     if not ticket:
-        st.error(NO_TICKET, icon=":material/confirmation_number:")
+        ask_for_ticket()
         return
     try:
         started = runs.start(console, view.id, actor=identity.actor, ticket=ticket)
@@ -86,11 +101,7 @@ def _panel(console: Console, identity: Identity, view: KeyView, was_live: bool) 
     if was_live and live is None:
         # The test just ended: redraw the page so the key card, the diagnosis and the history show it.
         st.rerun()
-    ticket = current_ticket()
-    if ticket:
-        st.markdown(f"Ticket **{md_escape(ticket)}** (the session's ticket, from the sidebar)")
-    else:
-        st.caption(NO_TICKET)
+    show_ticket()
     clicked = st.button("Re-test", type="primary", icon=":material/replay:", key=f"retest-{view.id}",
                         disabled=live is not None,
                         help="Disabled while this key is being tested" if live is not None else None)

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from nbsupport.fleet.incidents import Incident
     from nbsupport.fleet.stats import FleetStats
 
-DOWNLOAD_ICON = ":material/download:"
 # Daily data gets one tick per day, labelled by date (never "06 AM / 12 PM").
 DAY_AXIS = alt.Axis(format="%d %b", labelAngle=0, title=None, tickCount="day")
 
@@ -59,11 +58,6 @@ def headline(stats: FleetStats) -> None:
     cols[2].metric("Failure rate", f"{total.rate:.1%}")
     cols[3].metric("Time to green (median)", hours(stats.time_to_green.median_hours))
     cols[4].metric("Incident spikes", str(len(stats.incidents)))
-
-
-def csv_button(label: str, frame: pd.DataFrame, file_name: str) -> None:
-    st.download_button(label, frame.to_csv(index=False), file_name=file_name, mime="text/csv",
-                       icon=DOWNLOAD_ICON)
 
 
 def rate_small_multiples(stats: FleetStats) -> alt.FacetChart:

@@ -26,6 +26,7 @@ USER_VIEW = "user.view"
 KEY_RETEST = "key.retest"
 BACKFILL_VIEW = "fleet.backfill_health"
 TRIAGE = "ticket.triage"
+EXPORT = "data.export"
 
 
 def current_ticket() -> str:
@@ -78,12 +79,40 @@ def record_views(
     fresh = [(u, k) for u, k in dict.fromkeys(subjects) if (action, u, k, *context) not in seen]
     if not fresh:
         return 0
-    with console.session() as session:
-        for user_id, key_id in fresh:
-            audit.record(session, identity.actor, action, ticket=ticket, subject_user_id=user_id,
-                         subject_key_id=key_id, result=result, detail=detail)
+    _write(console, identity, action, fresh, ticket=ticket, result=result, detail=detail)
     seen.update((action, u, k, *context) for u, k in fresh)
     return len(fresh)
+
+
+def record_event(
+    console: Console,
+    identity: Identity,
+    action: str,
+    *,
+    ticket: str,
+    user_id: int | None = None,
+    result: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One row for one deliberate act (a download): unlike a view, every click counts. The ticket is
+    passed in because a callback may run where the session's sidebar state is not at hand."""
+    _write(console, identity, action, [(user_id, None)], ticket=ticket, result=result, detail=detail)
+
+
+def _write(
+    console: Console,
+    identity: Identity,
+    action: str,
+    subjects: Sequence[tuple[int | None, int | None]],
+    *,
+    ticket: str,
+    result: str,
+    detail: dict[str, Any] | None,
+) -> None:
+    with console.session() as session:
+        for user_id, key_id in subjects:
+            audit.record(session, identity.actor, action, ticket=ticket, subject_user_id=user_id,
+                         subject_key_id=key_id, result=result, detail=detail)
 
 
 def record_view(

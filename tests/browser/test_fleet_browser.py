@@ -25,8 +25,9 @@ pytestmark = pytest.mark.browser
 def open_demo(page: Any, console: Console, path: str, title: str) -> None:
     page.goto(console.url)
     # The first visit builds the demo database (seconds on a quiet machine, longer on a busy CI box).
-    page.get_by_role("heading", name="Key lookup", exact=True).first.wait_for(timeout=180_000)
-    heading(page, "Key lookup")
+    # The demo identity is an admin, whose home page is ticket triage.
+    page.get_by_role("heading", name="Ticket triage", exact=True).first.wait_for(timeout=180_000)
+    heading(page, "Ticket triage")
     page.goto(f"{console.url}/{path}")
     heading(page, title)
 
@@ -124,7 +125,12 @@ def test_a_bulk_batch_shows_every_key_and_start_disarms_when_it_ends(
     cohort = page.get_by_text(re.compile(r"Cohort: [\d,]+ key\(s\)"))
     cohort.wait_for()
     assert int(re.findall(r"[\d,]+", cohort.inner_text())[0]) >= len(keys)
-    page.get_by_role("textbox", name="Ticket reference (required)").fill("INC-BROWSER-5")
+    # One ticket: the sidebar's is the batch's (the page has no ticket field of its own).
+    ticket = page.locator('[data-testid="stSidebar"]').get_by_role("textbox", name="Ticket reference")
+    ticket.fill("zd 2005")
+    ticket.press("Enter")
+    settle(page)
+    page.get_by_text("Ticket ZD-2005 (the session's ticket, from the sidebar)").wait_for()
     page.get_by_text(re.compile(r"Re-test these [\d,]+ keys")).click()
     settle(page)
     start = page.get_by_role("button", name="Start bulk re-test")
@@ -134,5 +140,15 @@ def test_a_bulk_batch_shows_every_key_and_start_disarms_when_it_ends(
     heading(page, "Bulk re-test")
     check(page, "63-bulk-result")
     expect(page.get_by_role("button", name="Start bulk re-test")).to_be_disabled()
-    assert page.get_by_role("button", name="Results (CSV)").count() == 1
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Results (CSV)").click()
+    assert download.value.suggested_filename.startswith("bulk-")
+    settle(page)
+    db = handle(console_server)
+    try:
+        with db.session() as session:
+            exports = audit.search(session, audit.AuditQuery(actions=("data.export",))).events
+    finally:
+        db.close()
+    assert [(e.ticket, e.detail.get("table")) for e in exports] == [("ZD-2005", "bulk_retest_results")]
     assert not page.get_by_role("checkbox").first.is_checked()

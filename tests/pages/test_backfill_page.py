@@ -15,6 +15,7 @@ from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import BackfillRun, ExchangeKey, PlacedOrdersDay
 from nbsupport.keys import add_key
 from nbsupport.ui.links import key_url, user_url
+from nbsupport.ui.trail import EXPORT
 from tests.pages.support import (
     EMAILS,
     SECRET,
@@ -23,6 +24,7 @@ from tests.pages.support import (
     audit_rows,
     messages,
     open_app,
+    set_ticket,
     text_field,
 )
 
@@ -76,6 +78,19 @@ def test_a_users_empty_backfills_are_flagged_with_evidence_and_the_fix(
     assert [(r.actor, r.subject_user_id, r.result) for r in rows] == [
         (EMAILS["agent"], empty_backfills.user_id, "1 flagged")]
     assert_no_secret(at)
+
+
+@pytest.mark.usefixtures("app_env")
+def test_downloading_the_flagged_keys_is_audited_with_the_ticket_and_the_user(
+    empty_backfills: Seeded, console: Console
+) -> None:
+    at = set_ticket(backfill_page({"user": str(empty_backfills.user_id)}), "#4242")
+    next(b for b in at.download_button if b.label == "Download every flagged key (CSV)").click()
+    at.run()
+    assert not at.exception
+    rows = audit_rows(console, EXPORT)
+    assert [(r.actor, r.ticket, r.subject_user_id, r.detail["table"], r.detail["rows"]) for r in rows] == [
+        (EMAILS["agent"], "ZD-4242", empty_backfills.user_id, "backfill_health", 1)]
 
 
 @pytest.mark.usefixtures("app_env")

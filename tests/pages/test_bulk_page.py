@@ -10,8 +10,9 @@ from streamlit.testing.v1 import AppTest
 from nbsupport.console import Console
 from nbsupport.ui.bulk_view import in_flight_frame
 from nbsupport.ui.links import key_url
+from nbsupport.ui.trail import EXPORT
 from tests.pages.fake_engine import FakeEngine
-from tests.pages.support import EMAILS, Seeded, audit_rows, messages, open_app, text_field
+from tests.pages.support import EMAILS, Seeded, audit_rows, messages, open_app, set_ticket, text_field
 
 BULK = "pages/bulk_retest.py"
 pytestmark = pytest.mark.usefixtures("app_env")
@@ -28,7 +29,8 @@ def preview(sign_in: Callable[[str], str]) -> AppTest:
 
 
 def start(at: AppTest, *, ticket: str, confirm: bool = True) -> AppTest:
-    text_field(at, "Ticket reference (required)").set_value(ticket)
+    """Give the session's ticket in the sidebar (the page has no ticket field of its own), then confirm."""
+    set_ticket(at, ticket)
     at.checkbox[0].set_value(confirm)
     at.run()
     button = next(b for b in at.button if b.label == "Start bulk re-test")
@@ -51,30 +53,35 @@ def test_preview_then_run_tests_the_failed_keys_with_ticket_and_batch(
     at = preview(sign_in)
     assert at.subheader[0].value == "Cohort: 1 key(s)"
     assert engine.calls == []  # a preview contacts no venue
-    start(at, ticket="INC-77")
+    start(at, ticket="zd 77")
+    assert "Ticket **ZD\\-77** (the session's ticket, from the sidebar)" in [m.value for m in at.markdown]
     assert [(c["key_id"], c["trigger"], c["actor"].email) for c in engine.calls] == [
         (seeded.key_id, "bulk", EMAILS["admin"])]
-    assert engine.calls[0]["ticket"].startswith("INC-77 [bulk-")
+    assert engine.calls[0]["ticket"].startswith("ZD-77 [bulk-")
     assert (metric(at, "Cohort"), metric(at, "Red"), metric(at, "Refused")) == ("1", "1", "0")
     batches = audit_rows(console, "fleet.bulk_retest")
-    assert [(b.actor, b.ticket) for b in batches] == [(EMAILS["admin"], "INC-77")]
+    assert [(b.actor, b.ticket) for b in batches] == [(EMAILS["admin"], "ZD-77")]
     assert batches[0].result in "".join(c.value for c in at.caption)
 
 
 @pytest.mark.usefixtures("seeded")
-def test_a_batch_needs_a_ticket_and_a_confirmation(sign_in: Callable[[str], str], engine: FakeEngine) -> None:
-    at = start(preview(sign_in), ticket="INC-1", confirm=False)
+def test_a_batch_needs_the_session_ticket_and_a_confirmation(
+    sign_in: Callable[[str], str], engine: FakeEngine
+) -> None:
+    at = start(preview(sign_in), ticket="ZD-1", confirm=False)
+    assert "Ticket reference (required)" not in [t.label for t in at.text_input]  # one ticket: the sidebar's
     at = start(at, ticket="")
-    assert "Enter the ticket reference first" in messages(at)
+    assert "Enter the ticket reference in the sidebar first" in messages(at)
     at = start(at, ticket="INC 1; rm -rf")
-    assert "a ticket reference is up to 200 characters" in messages(at)
+    assert "is not a ticket reference" in messages(at)
+    assert "Enter the ticket reference in the sidebar first" in messages(at)
     assert engine.calls == []
 
 
 @pytest.mark.usefixtures("seeded")
 def test_refused_keys_are_reported_for_a_resume(sign_in: Callable[[str], str], engine: FakeEngine) -> None:
     engine.mode = "cooldown"
-    at = start(preview(sign_in), ticket="INC-2")
+    at = start(preview(sign_in), ticket="ZD-2")
     assert metric(at, "Refused") == "1"
     assert "Resume batch" in messages(at)
 
@@ -108,19 +115,22 @@ def test_only_admins_run_bulk_retests(sign_in: Callable[[str], str], role: str, 
 
 @pytest.mark.usefixtures("seeded")
 def test_results_list_every_key_with_its_link_diagnosis_and_a_csv(
-    sign_in: Callable[[str], str], seeded: Seeded, engine: FakeEngine
+    sign_in: Callable[[str], str], seeded: Seeded, engine: FakeEngine, console: Console
 ) -> None:
-    at = start(preview(sign_in), ticket="INC-78")
+    at = start(preview(sign_in), ticket="ZD-78")
     frame = at.dataframe[-1].value
     assert frame[["key", "result", "diagnosis"]].values.tolist() == [
         [key_url(seeded.key_id), "red", "missing_permission"]]
-    csv = next(b for b in at.download_button if b.label == "Results (CSV)")
-    assert csv is not None
+    next(b for b in at.download_button if b.label == "Results (CSV)").click()
+    at.run()
+    exports = audit_rows(console, EXPORT)
+    assert [(e.actor, e.ticket, e.detail["table"], e.detail["rows"]) for e in exports] == [
+        (EMAILS["admin"], "ZD-78", "bulk_retest_results", 1)]
 
 
 @pytest.mark.usefixtures("seeded")
 def test_start_is_disarmed_once_a_batch_ends(sign_in: Callable[[str], str], engine: FakeEngine) -> None:
-    at = start(preview(sign_in), ticket="INC-79")
+    at = start(preview(sign_in), ticket="ZD-79")
     assert len(engine.calls) == 1
     assert at.checkbox[0].value is False
     assert next(b for b in at.button if b.label == "Start bulk re-test").disabled
