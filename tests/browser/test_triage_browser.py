@@ -75,5 +75,6 @@ def test_an_analyst_is_not_offered_the_triage_page(page: Any, analyst_server: Co
     page.goto(f"{analyst_server.url}/triage")
     settle(page)
     check(page, "62-analyst-triage-link")
-    assert page.get_by_role("heading", name="Ticket triage").count() == 0
+    # Told why in words, with no paste box.
+    assert page.get_by_text("Your role (analyst) cannot open Ticket triage").count() == 1
     assert page.get_by_role("textbox", name="Pasted ticket").count() == 0

@@ -49,7 +49,7 @@ def vpage(browser: Any, routed_server: Console) -> Iterator[Any]:
     page.set_default_timeout(30_000)
     try:
         page.goto(routed_server.url)  # the first visit builds the demo database
-        heading(page, "Key lookup")
+        heading(page, "Ticket triage")
         yield page
     finally:
         context.close()
@@ -66,7 +66,7 @@ def retest(page: Any, finished: str) -> str:
     page.get_by_role("button", name="Re-test").click()
     page.get_by_text(finished).first.wait_for(timeout=RETEST_TIMEOUT_MS)
     settle(page)
-    steps = page.get_by_text("Steps of the last re-test")
+    steps = page.get_by_text("Steps of this re-test")
     if steps.count():
         steps.first.click()
         settle(page)
