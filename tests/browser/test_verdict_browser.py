@@ -88,6 +88,9 @@ def test_a_green_retest_shows_no_failure_marks_and_says_each_status_in_words(
 ) -> None:
     _, key_id = practice_key(routed_server, "healthy-spot-no-key-info")
     open_key(vpage, routed_server, key_id, "ZD-4001")
+    # "Copy link for the ticket" is the key's address as the browser reaches it, once.
+    link = vpage.locator('[data-testid="stCode"]', has_text="/key_detail?key=").first.inner_text()
+    assert link.strip() == f"{routed_server.url}/key_detail?key={key_id}"
     text = retest(vpage, "Green: the key works")
     check(vpage, "v4-green-steps")
     assert "❌" not in text and "✗" not in text

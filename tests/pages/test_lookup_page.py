@@ -307,7 +307,11 @@ def test_a_new_search_forgets_the_key_opened_from_the_last_one(seeded: Seeded) -
 def test_copy_link_for_the_ticket_is_the_keys_absolute_address() -> None:
     from nbsupport.ui.copy_link import absolute_url
 
-    assert absolute_url(key_url(45), "https://console.example/nb/") == "https://console.example/nb/key_detail?key=45"
+    # The browser's address holds the page it is on; only its origin is kept, under the base path.
+    on_key_page = "http://127.0.0.1:8501/key_detail?key=7"
+    assert absolute_url(key_url(45), on_key_page) == "http://127.0.0.1:8501/key_detail?key=45"
+    behind_proxy = "https://console.example/nb/key_detail"
+    assert absolute_url(key_url(45), behind_proxy, "/nb/") == "https://console.example/nb/key_detail?key=45"
     assert absolute_url(key_url(45), None) == "/key_detail?key=45"
 
     def page() -> None:
