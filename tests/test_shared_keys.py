@@ -88,6 +88,17 @@ def test_posture_counts_every_key_whose_api_key_is_stored_more_than_once(
         assert security_posture(session, today, "binance").shared == 0
 
 
+def test_practice_copies_of_a_shared_key_count_only_when_asked_for(
+    console: Console, keyring: MasterKeyring
+) -> None:
+    store(console, keyring, "practice+shared-key@noonbarbari.local")
+    store(console, keyring, "practice+shared-key-2@noonbarbari.local")
+    today = datetime.now(UTC).date()
+    with console.session() as session:
+        assert security_posture(session, today).shared == 0
+        assert security_posture(session, today, include_non_customer=True).shared == 2
+
+
 # --- the re-test warns -------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -249,20 +250,21 @@ def security_posture(
     if exchange:
         query = query.where(k.exchange == exchange)
     row = session.execute(query).one()
-    return SecurityPosture(*(int(v) for v in row), shared=_shared_keys(session, exchange))
+    shared = _shared_keys(session, exchange, kinds_counted(include_non_customer))
+    return SecurityPosture(*(int(v) for v in row), shared=shared)
 
 
-def _shared_keys(session: Session, exchange: str | None) -> int:
-    """Keys in use whose API key another key in use holds too: from the fingerprint counts kept by triggers
-    (migration 0006), whose rows with n > 1 sit in a small partial index; a venue filter joins those few
-    fingerprints back to their keys."""
+def _shared_keys(session: Session, exchange: str | None, kinds: Sequence[str]) -> int:
+    """Keys in use whose API key another key in use holds too: the fingerprint counts kept by triggers
+    (migration 0006) with n > 1 sit in a small partial index, and those few fingerprints are joined back to
+    their keys for the venue and kind filters."""
     counts = KeyFingerprintCount
-    if not exchange:
-        return int(session.scalar(select(func.coalesce(func.sum(counts.n), 0)).where(counts.n > 1)) or 0)
     repeated = select(counts.fingerprint).where(counts.n > 1)
     query = select(func.count()).select_from(ExchangeKey).where(
-        ExchangeKey.fingerprint.in_(repeated), ExchangeKey.exchange == exchange,
-        ExchangeKey.status.not_in(GONE_STATUSES))
+        ExchangeKey.fingerprint.in_(repeated), ExchangeKey.status.not_in(GONE_STATUSES),
+        ExchangeKey.kind.in_(kinds))
+    if exchange:
+        query = query.where(ExchangeKey.exchange == exchange)
     return int(session.scalar(query) or 0)
 
 
