@@ -33,19 +33,24 @@ def _is_busy(exc: BaseException) -> bool:
     return "is locked" in str(orig).lower()
 
 
+SQLITE_LOCK_WAIT_S = 15
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the console read while a re-test or the demo builder writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # SQLite has one writer at a time: a burst of re-tests (a bulk batch, 200 keys at once) queues behind it,
+    # and on a loaded 2-core box 5 s of waiting was sometimes too little for the last in line.
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_LOCK_WAIT_S * 1000}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 5, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_LOCK_WAIT_S, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,

@@ -242,7 +242,7 @@ def _unreachable_url(console: Console, tmp_path: Any) -> str:
 
 @contextmanager
 def _short_lock_waits(console: Console) -> Iterator[None]:
-    """Lock waits of 300 ms instead of 5 s, so a locked database fails fast (same error, same path)."""
+    """Lock waits of 300 ms instead of seconds, so a locked database fails fast (same error, same path)."""
     sqlite = console.settings.is_sqlite
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
