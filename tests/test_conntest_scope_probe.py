@@ -14,7 +14,7 @@ from sqlalchemy import func, select, text
 from test_conntest_support import TIMEOUT_FAULT_S, TIMEOUT_MS, credentials_of, make_key, paths
 
 from nbsupport import config
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
 from nbsupport.cli import main
 from nbsupport.conntest import RetestRefused, ScopeProbeResult, probe_scope, run_retest
 from nbsupport.console import Console
@@ -61,7 +61,7 @@ def count(console: Console, model: type) -> int:
 
 def probe_events(console: Console) -> list[AuditEvent]:
     with console.session() as session:
-        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "key.probe")))
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == Action.KEY_PROBE)))
         session.expunge_all()
     return events
 

@@ -27,13 +27,11 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from nbsupport import audit
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey
 from nbsupport.fleet.kinds import CUSTOMER
 from nbsupport.keys import utcnow
 
-ACTION = "fleet.bulk_retest"
-RESUME_ACTION = "fleet.bulk_retest_resume"
 TRIGGER = "bulk"
 FAILED_TESTS_WHERE = "connection_tests.outcome = 'failed'"
 
@@ -182,7 +180,7 @@ def _find_batch(session: Session, batch_id: str) -> AuditEvent:
         select(AuditEvent)
         .where(
             AuditEvent.at >= started - timedelta(minutes=1),
-            AuditEvent.action == ACTION,
+            AuditEvent.action == Action.FLEET_BULK_RETEST,
             AuditEvent.result == batch_id,
         )
         .order_by(AuditEvent.id)
@@ -309,7 +307,7 @@ def bulk_retest(
         audit.record(
             session,
             actor,
-            RESUME_ACTION if batch_id else ACTION,
+            Action.FLEET_BULK_RETEST_RESUME if batch_id else Action.FLEET_BULK_RETEST,
             ticket=ticket,
             at=now,
             result=report.batch_id,
