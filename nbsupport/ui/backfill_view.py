@@ -18,12 +18,12 @@ from nbsupport.fleet.backfill import backfill_health
 from nbsupport.fleet.backfill_fixes import fix_heading
 from nbsupport.guide import get_fix
 from nbsupport.replies import in_egress_words
-from nbsupport.ui.badges import md_escape
 from nbsupport.ui.diagnosis_card import guide_link
 from nbsupport.ui.exports import csv_download
 from nbsupport.ui.fix_card import reply_block
 from nbsupport.ui.key_card import venue_name
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
+from nbsupport.ui.markdown import md_escape
 from nbsupport.ui.trail import record_view
 
 if TYPE_CHECKING:

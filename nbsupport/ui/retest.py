@@ -17,7 +17,7 @@ from nbsupport.conntest import runs
 from nbsupport.console import Console
 from nbsupport.keys import KeyInputError, KeyView, utcnow
 from nbsupport.timefmt import utc_text
-from nbsupport.ui.badges import md_escape
+from nbsupport.ui.markdown import md_escape
 from nbsupport.ui.timeline import progress_line, verdict
 from nbsupport.ui.trail import current_ticket
 

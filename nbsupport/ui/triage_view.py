@@ -2,7 +2,7 @@
 way to its re-test, the drafted reply, the matched users and keys (linked), and what each error line means.
 
 Everything the customer wrote is shown inert: error lines in code blocks, facts through the one Markdown
-escaper (`badges.md_escape` / `md_code`). Guide titles and causes are the package's own Markdown.
+escaper (`nbsupport.ui.markdown`). Guide titles and causes are the package's own Markdown.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from nbsupport.auth import Identity, can_view_key
 from nbsupport.console import Console
 from nbsupport.timefmt import utc_text
 from nbsupport.triage import ErrorLine, TicketFacts, Triage, mask_keys, triage
-from nbsupport.ui.badges import markdown, md_code, md_escape, outcome_badge
+from nbsupport.ui.badges import markdown, outcome_badge
 from nbsupport.ui.diagnosis_card import guide_link
 from nbsupport.ui.fix_card import venue_label
 from nbsupport.ui.key_card import venue_name
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
+from nbsupport.ui.markdown import md_code, md_escape
 from nbsupport.ui.trail import TICKET_KEY, current_ticket, record_views
 
 PASTE_KEY = "triage_paste"

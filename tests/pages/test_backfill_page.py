@@ -72,7 +72,7 @@ def test_a_users_empty_backfills_are_flagged_with_evidence_and_the_fix(
     assert row["orders placed in windows"] > 0 and row["closed orders fetched"] == 0
     assert at.code and at.code[0].value  # the copy-ready customer reply
     text = "".join(m.value for m in at.markdown)
-    assert "#### Grant Query Closed Orders & Trades" in text  # the heading names the fix
+    assert "#### Grant Query Closed Orders \\& Trades" in text  # the heading names the fix
     assert "Likely missing Query Closed Orders" in text
     rows = audit_rows(console, Action.FLEET_BACKFILL_HEALTH)
     assert [(r.actor, r.subject_user_id, r.result) for r in rows] == [

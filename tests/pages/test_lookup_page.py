@@ -265,7 +265,7 @@ def test_names_email_parts_any_case_fragments_and_the_whole_key_find_ann(
 def test_the_user_card_links_to_the_user_and_says_why(seeded: Seeded) -> None:
     at = search("ann@example.com")
     assert any(f"[user {seeded.user_id}]({user_url(seeded.user_id)})" in m.value for m in at.markdown)
-    assert "Matched: email ann@example\\.com" in [c.value for c in at.caption]
+    assert "Matched: email ann\\@example\\.com" in [c.value for c in at.caption]
 
 
 def test_the_search_and_the_open_key_are_in_the_address(seeded: Seeded) -> None:
