@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from nbsupport.clock import utcnow
 from nbsupport.db.models import AuditEvent
-from nbsupport.keys import utcnow
 
 
 class Action(StrEnum):

@@ -14,13 +14,14 @@ from sqlalchemy import func, select, text
 from test_conntest_support import credentials_of, make_key, sandbox_settings
 
 from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.conntest import ProgressEvent, RetestRefused, TestResult, locks, run_retest, test_history
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import CryptoError, MasterKeyring
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestLease
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
-from nbsupport.keys import KeyInputError, add_key, utcnow
+from nbsupport.keys import KeyInputError, add_key
 from nbsupport.sandbox import SandboxKey, SandboxServer
 
 AGENT = Actor("agent@noonbarbari.test", "agent")

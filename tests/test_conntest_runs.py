@@ -15,12 +15,13 @@ from sqlalchemy import func, select
 from test_conntest_support import credentials_of, make_key, sandbox_settings
 
 from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.conntest import runs
 from nbsupport.conntest.locks import new_holder
 from nbsupport.console import Console
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import AuditEvent, ConnectionTest, RetestLease, RetestRun
-from nbsupport.keys import KeyInputError, add_key, utcnow
+from nbsupport.keys import KeyInputError, add_key
 from nbsupport.sandbox import Fault, SandboxServer
 
 AGENT = Actor("agent@noonbarbari.test", "agent")

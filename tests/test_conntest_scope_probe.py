@@ -16,6 +16,7 @@ from test_conntest_support import TIMEOUT_FAULT_S, TIMEOUT_MS, credentials_of, m
 from nbsupport import config
 from nbsupport.audit import Action, Actor
 from nbsupport.cli import main
+from nbsupport.clock import utcnow
 from nbsupport.conntest import RetestRefused, ScopeProbeResult, probe_scope, run_retest
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
@@ -24,7 +25,7 @@ from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestL
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
 from nbsupport.fleet.probe import probe_closed_orders
 from nbsupport.fleet.stats import failure_stats
-from nbsupport.keys import KeyInputError, add_key, utcnow
+from nbsupport.keys import KeyInputError, add_key
 from nbsupport.sandbox import Fault, SandboxKey, SandboxServer
 
 AGENT = Actor("agent@noonbarbari.test", "agent")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from test_fleet_data import add_test, make_key, make_user
 
 from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent, ConnectionTest
 from nbsupport.fleet.bulk import (
@@ -21,7 +22,6 @@ from nbsupport.fleet.bulk import (
     VenueBudget,
     bulk_retest,
 )
-from nbsupport.keys import utcnow
 
 ADMIN = Actor("lead@noonbarbari.com", "admin")
 

@@ -13,10 +13,10 @@ from nbsupport import config
 from nbsupport.audit import Action
 from nbsupport.cli import main
 from nbsupport.cli.fleet_cmd import parse_duration
+from nbsupport.clock import utcnow
 from nbsupport.config import Settings
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent
-from nbsupport.keys import utcnow
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 from nbsupport import audit
 from nbsupport.audit import Action
 from nbsupport.cli.common import CliError, cli_actor, open_console, print_json
-from nbsupport.timefmt import utc_text
+from nbsupport.clock import utc_text
 from nbsupport.triage import Triage, triage
 
 

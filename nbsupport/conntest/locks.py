@@ -28,11 +28,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from nbsupport.audit import Action
+from nbsupport.clock import utcnow
 from nbsupport.config import Settings
 from nbsupport.conntest.result import RetestRefused
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent, ExchangeKey, RetestLease
-from nbsupport.keys import utcnow
 
 # The longest plan: balance, key settings, five scope probes and a sibling check.
 MAX_PLAN_REQUESTS = 8

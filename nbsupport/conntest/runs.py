@@ -30,13 +30,14 @@ from sqlalchemy.orm import Session
 import nbsupport.conntest as conntest
 from nbsupport import audit
 from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.conntest.locks import claim, holder_is_gone, lease_seconds, new_holder, unclaim
 from nbsupport.conntest.result import ProgressEvent, RetestRefused, TestResult
 from nbsupport.console import Console
 from nbsupport.crypto import CryptoError
 from nbsupport.db.engine import DatabaseUnavailable
 from nbsupport.db.models import ExchangeKey, RetestRun
-from nbsupport.keys import KeyInputError, utcnow
+from nbsupport.keys import KeyInputError
 
 log = logging.getLogger(__name__)
 

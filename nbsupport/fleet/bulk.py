@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from nbsupport import audit
 from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey
 from nbsupport.fleet.kinds import CUSTOMER
-from nbsupport.keys import utcnow
 
 TRIGGER = "bulk"
 FAILED_TESTS_WHERE = "connection_tests.outcome = 'failed'"

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
+from nbsupport.clock import utc_text
 from nbsupport.db.models import AuditEvent
-from nbsupport.timefmt import utc_text
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
 
 # What happened and to what first: on a laptop screen the result column is visible without scrolling.

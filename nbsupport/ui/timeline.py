@@ -9,8 +9,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from nbsupport.clock import utc_text
 from nbsupport.diagnosis import Scope, ScopeState
-from nbsupport.timefmt import utc_text
 from nbsupport.ui.fix_card import reply_block
 from nbsupport.ui.markdown import md_escape
 

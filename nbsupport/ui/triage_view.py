@@ -12,8 +12,8 @@ import streamlit as st
 
 from nbsupport.audit import Action
 from nbsupport.auth import Identity, can_view_key
+from nbsupport.clock import utc_text
 from nbsupport.console import Console
-from nbsupport.timefmt import utc_text
 from nbsupport.triage import ErrorLine, TicketFacts, Triage, mask_keys, triage
 from nbsupport.ui.badges import markdown, outcome_badge
 from nbsupport.ui.diagnosis_card import guide_link

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from nbsupport import audit
 from nbsupport.audit import Action
+from nbsupport.clock import utcnow
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.fleet.rollups import record_test_in_rollups
-from nbsupport.keys import utcnow
 from tests.browser.conftest import Console
 from tests.browser.test_console_browser import check, handle, heading, practice_key, settle
 
