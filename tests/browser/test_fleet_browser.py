@@ -1,6 +1,6 @@
-"""Fleet views in a real browser, as an analyst and an admin meet them (issue #13): practice keys stay out
-of fleet figures until asked, the audit search finds an old ticket, a bulk batch can be followed and is
-not launched twice."""
+"""Fleet views in a real browser, as an analyst and an admin meet them: practice keys stay out of fleet
+figures until asked, the audit search finds an old ticket, a bulk batch can be followed and is not launched
+twice."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Issue #11 observations 1, 2, 3, 8 and the key part of 9, in real Chromium, as an agent meets them.
+"""A re-test followed to its verdict, denials in words and the session's ticket, in real Chromium, as an
+agent meets them.
 
 The console here runs as an agent against its own sandbox, whose timeout fault hangs longer than the
 client waits (`CLIENT_TIMEOUT_MS`): time for a person to click again, press Stop, leave the page or reload

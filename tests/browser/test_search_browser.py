@@ -1,6 +1,6 @@
-"""Observation 9 of issue #11 in a real browser: search finds a demo user by full name, surname, the part of
-the email before the @, the domain and a lower-case key fragment; the search and the open key survive a trip
-to another page and a reload."""
+"""Search in a real browser: it finds a demo user by full name, surname, the part of the email before the @,
+the domain and a lower-case key fragment; the search and the open key survive a trip to another page and a
+reload."""
 
 from __future__ import annotations
 

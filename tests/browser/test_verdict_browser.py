@@ -1,6 +1,6 @@
-"""Honest results in a real browser (issue #11, observations 4-7 and demo honesty), on a console started as
-`scripts/run` starts it: the sandbox behind an egress proxy that leaves from 127.0.0.2, which is also the
-configured NBSUPPORT_EGRESS_IP, so a hard-coded platform address on screen cannot pass for the right one."""
+"""Honest results in a real browser, the demo's included, on a console started as `scripts/run` starts it:
+the sandbox behind an egress proxy that leaves from 127.0.0.2, which is also the configured
+NBSUPPORT_EGRESS_IP, so a hard-coded platform address on screen cannot pass for the right one."""
 
 from __future__ import annotations
 

@@ -231,7 +231,7 @@ def test_retest_from_a_deep_link_uses_the_ticket(
     assert [c["ticket"] for c in engine.calls] == ["ZD-7"]
 
 
-# --- search as agents expect (issue #11, observation 9) ------------------------------------------------
+# --- search as agents expect: every form of a name, email or key they type ----------------------------------
 
 
 def name_user(console: Console, user_id: int, name: str) -> None:
