@@ -12,6 +12,7 @@ from typing import Literal
 from sqlalchemy import select
 
 from nbsupport import audit
+from nbsupport.audit import Action
 from nbsupport.cli.common import MAX_ID, CliError, cli_actor, int_between, open_console, print_json, record_id
 from nbsupport.cli.conntest_cmd import report_refused
 from nbsupport.conntest import RetestRefused
@@ -91,7 +92,7 @@ def _backfill_health(args: argparse.Namespace) -> int:
         audit.record(
             session,
             cli_actor(),
-            "fleet.backfill_health",
+            Action.FLEET_BACKFILL_HEALTH,
             ticket=args.ticket,
             subject_user_id=user_id,
             result=f"{len(findings)} flagged",

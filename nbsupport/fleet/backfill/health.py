@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from nbsupport.clock import utcnow
 from nbsupport.db.models import UtcDateTime
 from nbsupport.fleet.backfill.causes import (
     BackfillCause,
@@ -25,7 +26,6 @@ from nbsupport.fleet.backfill.causes import (
 )
 from nbsupport.fleet.kinds import CUSTOMER
 from nbsupport.fleet.stats.rollups import utc_day
-from nbsupport.keys import utcnow
 
 # The partial index's predicate (ix_backfill_runs_failed) term for term: SQLite only uses a partial index
 # when the query repeats its WHERE clause.
