@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
 from nbsupport.keys import KeyView, fingerprint, key_view, shared_keys
-from nbsupport.plain import iso_fields
+from nbsupport.plain import plain_dict
 from nbsupport.searchtext import fold
 
 MAX_QUERY_LENGTH = 500
@@ -166,7 +166,7 @@ class UserCard:
     rank: int = 0  # a Rank
 
     def as_dict(self) -> dict[str, Any]:
-        return iso_fields(self)
+        return plain_dict(self)
 
 
 @dataclass
