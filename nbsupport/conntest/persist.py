@@ -11,7 +11,7 @@ from nbsupport.conntest.outcome import ConnectionOutcome, RecordedTest
 from nbsupport.conntest.result import KeyMeta
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.diagnosis import ScopeState
-from nbsupport.fleet.rollups import record_test_in_rollups
+from nbsupport.fleet.stats.rollups import record_test_in_rollups
 
 
 def key_meta(row: ExchangeKey) -> KeyMeta:
