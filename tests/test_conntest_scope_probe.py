@@ -22,7 +22,7 @@ from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestLease
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
-from nbsupport.fleet.backfill.probe import probe_closed_orders
+from nbsupport.fleet.backfill.probe import closed_orders_summary, probe_closed_orders
 from nbsupport.fleet.stats.figures import failure_stats
 from nbsupport.keys import KeyInputError, add_key, utcnow
 from nbsupport.sandbox import Fault, SandboxKey, SandboxServer
@@ -261,16 +261,9 @@ def test_venue_without_a_probe_falls_back_to_the_full_test_and_says_so(
     assert (answer.via, answer.result.diagnosis, answer.result.requests) == ("retest", "secret_malformed", 0)
     assert "binance cannot check query_closed_orders with one request" in answer.fallback_reason
     assert answer.result.test_id is not None and count(probe_console, ConnectionTest) == 1
-    confirmed = probe_closed_orders(probe_console, key_id, actor=AGENT, engine=_NoCooldown())
-    assert (confirmed.via, confirmed.requests) == ("run_retest", 0)
-
-
-class _NoCooldown:
-    """The engine as backfill-health --probe sees it, with the cooldown waived for a second call."""
-
-    @staticmethod
-    def probe_scope(console: Console, key_id: int, scope: str, **kwargs: object) -> object:
-        return probe_scope(console, key_id, scope, ignore_cooldown=True, **kwargs)  # type: ignore[arg-type]
+    confirmed = closed_orders_summary(probe_closed_orders(probe_console, key_id, actor=AGENT,
+                                                          ignore_cooldown=True))
+    assert (confirmed["via"], confirmed["requests"]) == ("run_retest", 0)
 
 
 def test_unknown_scope_and_unknown_key_are_input_errors(probe_console: Console) -> None:

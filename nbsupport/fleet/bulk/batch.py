@@ -19,6 +19,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import nbsupport.conntest as conntest
 from nbsupport import audit
 from nbsupport.audit import Actor
 from nbsupport.fleet.bulk.cohort import (
@@ -31,7 +32,7 @@ from nbsupport.fleet.bulk.cohort import (
     test_ticket,
 )
 from nbsupport.fleet.bulk.models import BulkError, BulkReport, Progress, RetestFn, VenueBudget
-from nbsupport.fleet.bulk.scheduler import _default_retest_fn, interleave, run_in_threads
+from nbsupport.fleet.bulk.scheduler import interleave, run_in_threads
 from nbsupport.keys import utcnow
 
 # A worker process costs about a second to start (imports): worth it from a few hundred keys.
@@ -142,6 +143,6 @@ def bulk_retest(
 
         run_in_processes(console, todo, report, processes=workers, **shared)
     else:
-        run_in_threads(console, todo, report, retest_fn or _default_retest_fn(), **shared)
+        run_in_threads(console, todo, report, retest_fn or conntest.run_retest, **shared)
     report.duration_s = round(time.monotonic() - started, 3)
     return report

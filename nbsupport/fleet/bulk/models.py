@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-RetestFn = Callable[..., Any]
+from nbsupport.conntest import ConnectionOutcome
+
+RetestFn = Callable[..., ConnectionOutcome]  # run_retest's signature
 Progress = Callable[["BulkProgress"], None]
 
 
