@@ -178,12 +178,12 @@ class LookupResult:
     key_why: dict[int, str] = field(default_factory=dict)  # keys the query itself matched, and how
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        return plain_dict({
             "query": self.query.kind,
-            "users": [u.as_dict() for u in self.users],
+            "users": self.users,
             "keys": [{**k.as_dict(), "why": self.key_why.get(k.id, "")} for k in self.keys],
             "truncated": self.truncated,
-        }
+        })
 
 
 @dataclass(order=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbsupport.diagnosis import STRATEGY_SCOPES
+from nbsupport.plain import plain_dict
 
 if TYPE_CHECKING:
     from nbsupport.keys import SharedKey
@@ -28,8 +29,8 @@ class ProgressEvent:
     status: str  # "running" | "ok" | "failed" | "skipped" | "warning"
     detail: str = ""
 
-    def as_dict(self) -> dict[str, str]:
-        return {"step": self.step, "status": self.status, "detail": self.detail}
+    def as_dict(self) -> dict[str, Any]:
+        return plain_dict(self)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from nbsupport.conntest import ConnectionOutcome, RecordedTest
 from nbsupport.guide import FixRow, FixTable, Match, fix_for, get_fix, load_table
 from nbsupport.keys import KeyView
 from nbsupport.lookup import LookupQueryError, UserCard, lookup
+from nbsupport.plain import plain_dict
 from nbsupport.triage.facts import TicketFacts, explain_errors, parse_ticket
 
 # One lookup per fact; each is an indexed query, so this bounds a triage to a few dozen milliseconds.
@@ -89,7 +90,7 @@ class Triage:
 
     def as_dict(self) -> dict[str, Any]:
         suggested = self.suggested
-        return {
+        return plain_dict({
             "facts": self.facts.as_dict(),
             "users": [{**u.card.as_dict(), "reasons": list(u.reasons)} for u in self.users],
             "keys": [{**k.view.as_dict(), "reasons": list(k.reasons), "named": k.named} for k in self.keys],
@@ -99,7 +100,7 @@ class Triage:
             "latest_test": self.latest.as_dict() if self.latest else None,
             "reply": self.reply.as_fix_payload() if self.reply else None,
             "reply_text": self.reply_text,
-        }
+        })
 
 
 @dataclass

@@ -25,11 +25,11 @@ from nbsupport.audit import Actor
 from nbsupport.fleet.bulk.cohort import (
     ACTION,
     RESUME_ACTION,
+    batch_ticket,
     find_batch,
     keys_done_in_batch,
     new_batch_id,
     select_cohort,
-    test_ticket,
 )
 from nbsupport.fleet.bulk.models import BulkError, BulkReport, Progress, RetestFn, VenueBudget
 from nbsupport.fleet.bulk.scheduler import interleave, run_in_threads
@@ -132,7 +132,7 @@ def bulk_retest(
     report.already_done = len(cohort) - len(todo)
     shared: dict[str, Any] = {
         "actor": actor,
-        "ticket": test_ticket(report.batch_id, ticket),
+        "ticket": batch_ticket(report.batch_id, ticket),
         "concurrency": concurrency,
         "budgets": budgets or {},
         "progress": progress,
