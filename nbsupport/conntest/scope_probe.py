@@ -67,7 +67,8 @@ class ScopeAnswer:
         return cls(scope=scope.value, state=state, via=via, result=narrowed, fallback_reason=fallback_reason)
 
     def as_dict(self) -> dict[str, Any]:
-        """The `probe --json` contract: the outcome's fields but its detail and error source, flat."""
+        """Flat: the outcome's fields (without its detail and error source; the egress as recorded), then
+        the scope's."""
         result = self.result.as_dict()
         for dropped in ("detail", "error_source", "error_text"):
             del result[dropped]
