@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
 from nbsupport.keys import KeyView, fingerprint, key_view, shared_keys
-from nbsupport.plain import iso_fields
+from nbsupport.plain import plain_dict
 from nbsupport.searchtext import fold
 
 MAX_QUERY_LENGTH = 500
@@ -166,7 +166,7 @@ class UserCard:
     rank: int = 0  # a Rank
 
     def as_dict(self) -> dict[str, Any]:
-        return iso_fields(self)
+        return plain_dict(self)
 
 
 @dataclass
@@ -178,12 +178,12 @@ class LookupResult:
     key_why: dict[int, str] = field(default_factory=dict)  # keys the query itself matched, and how
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        return plain_dict({
             "query": self.query.kind,
-            "users": [u.as_dict() for u in self.users],
+            "users": self.users,
             "keys": [{**k.as_dict(), "why": self.key_why.get(k.id, "")} for k in self.keys],
             "truncated": self.truncated,
-        }
+        })
 
 
 @dataclass(order=True)

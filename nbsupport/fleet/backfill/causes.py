@@ -9,7 +9,7 @@ of the Query Closed Orders & Trades scope.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from nbsupport.db.models import ConnectionTest
 from nbsupport.fleet.backfill.fixes import BackfillCause, fix_for_cause
 from nbsupport.keys import DEFAULT_PRODUCT
+from nbsupport.plain import plain_dict
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class BackfillFinding:
     fix: dict[str, Any] = field(default_factory=dict)  # {"id", "title", "steps", "customer_reply"}
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Candidate:
     last_diagnosis: str | None
     query_end: datetime | None  # from GetApiKeyInfo, when a connection test recorded it
     rows_until: datetime | None = None  # end of the latest window that did return rows
-    missing_scopes: tuple[str, ...] = ()  # what the last test saw missing
+    missing_permissions: tuple[str, ...] = ()  # what the last test saw missing
     label: str = ""
     strategy: str = ""
 
@@ -114,7 +115,7 @@ class Candidate:
             last_diagnosis=row.get("last_diagnosis"),
             query_end=query_window_end(detail),
             rows_until=row.get("rows_until"),
-            missing_scopes=missing,
+            missing_permissions=missing,
             label=str(row.get("label") or ""),
             strategy=str(row.get("strategy") or ""),
             **counts,
@@ -144,7 +145,7 @@ class Candidate:
                 "sample": self.sample_error[:200],
             },
             "closed_orders_scope": self.closed_orders_scope,
-            "missing_scopes": list(self.missing_scopes),
+            "missing_scopes": list(self.missing_permissions),  # the JSON contract's name
             "last_diagnosis": self.last_diagnosis,
             "query_window_end": iso(self.query_end),
             "rows_until": iso(self.rows_until),
@@ -249,7 +250,7 @@ def _from_errors(c: Candidate) -> Decision | None:
             f"{denied} and the last connection test found the key expired",
         )
     if c.closed_orders_scope == "granted":
-        others = ", ".join(c.missing_scopes) or "none"
+        others = ", ".join(c.missing_permissions) or "none"
         return (
             BackfillCause.MISSING_PERMISSION,
             "medium",

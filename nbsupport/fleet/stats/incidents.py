@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from nbsupport.diagnosis import Diagnosis
+from nbsupport.plain import plain_dict
 
 INCIDENT_DIAGNOSES: tuple[str, ...] = (Diagnosis.EXCHANGE_UNAVAILABLE.value, Diagnosis.NETWORK_ERROR.value)
 
@@ -42,7 +43,7 @@ class Incident:
     threshold: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "day": self.day.isoformat()}
+        return plain_dict(self)
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
