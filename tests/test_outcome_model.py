@@ -11,13 +11,13 @@ from typing import Any
 from test_fleet_data import add_test, make_key, make_user
 
 from nbsupport.audit import Actor
+from nbsupport.clock import utcnow
 from nbsupport.conntest import ConnectionOutcome, ProgressEvent, RetestRefused, ScopeAnswer, recorded_tests
 from nbsupport.conntest.persist import record_result
 from nbsupport.console import Console
 from nbsupport.diagnosis import Scope, ScopeState
 from nbsupport.fleet.backfill.probe import closed_orders_summary
 from nbsupport.fleet.bulk.batch import bulk_retest
-from nbsupport.clock import utcnow
 from nbsupport.plain import plain, plain_dict
 
 AGENT = Actor("agent@noonbarbari.com", "agent")
