@@ -151,7 +151,7 @@ def main() -> None:
     _legacy_pages_off()
     import nbsupport.ui.session as session_module
 
-    session_module.seed_demo = lambda handle: None  # type: ignore[attr-defined]
+    session_module.seed_demo = lambda console: None  # type: ignore[attr-defined]
     results: dict[str, dict[str, tuple[float, float]]] = {}
     for name, url in dbs.items():
         os.environ["NBSUPPORT_DATABASE_URL"] = url

@@ -15,7 +15,6 @@ from streamlit.runtime.pages_manager import PagesManager
 from nbsupport.auth import Gate, Identity, PageId, can_open, denial, gate
 from nbsupport.config import Settings, get_settings
 from nbsupport.console import Console
-from nbsupport.demo import ensure_demo_data
 
 
 def _settings_key(settings: Settings) -> str:
@@ -37,11 +36,15 @@ def _open_console(settings_key: str, _settings: Settings) -> Console:
 
 def seed_demo(console: Console) -> None:
     """Demo mode brings its database to the current schema and fills it once with synthetic users."""
+    # Imported here, the one place demo mode reaches: a production console never loads the demo builder.
+    from nbsupport.demo import ensure_demo_data
+
     console.migrate()
     ensure_demo_data(console)
 
 
-def console() -> Console:
+def current_console() -> Console:
+    """This process's console (settings, connection pool) for the current settings."""
     settings = get_settings()
     return _open_console(_settings_key(settings), settings)
 

@@ -42,7 +42,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, console: Console, settings: Setting
     monkeypatch.setenv("NBSUPPORT_ROLES", json.dumps({email: role for role, email in EMAILS.items()}))
     monkeypatch.setenv("NBSUPPORT_DEMO_IDENTITY", EMAILS["agent"])
     # The demo seeds synthetic users on first open; these tests bring their own data (or none).
-    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda handle: None)
+    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda console: None)
     config.get_settings.cache_clear()
     return config.get_settings()
 

@@ -543,7 +543,7 @@ PAGE_PAYLOADS = st.one_of(
 def page_env(monkeypatch: pytest.MonkeyPatch, use_env: UseEnv, populated: Console) -> Console:
     admin = "admin@prove.test"
     use_env(app_env(populated.settings, admin, {admin: "admin"}))
-    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda handle: None)
+    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda console: None)
     return populated
 
 
