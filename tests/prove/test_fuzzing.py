@@ -137,7 +137,7 @@ ANY_TEXT = st.one_of(
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
-# The quick suite tries this many examples per property; with --run-slow (CI, `python -m nbsupport.prove`)
+# The quick suite tries this many examples per property; with --run-slow (CI, `python -m tests.prove`)
 # every property tries SLOW_SCALE times as many.
 SLOW_SCALE = 4
 Fuzz = Callable[[int], settings]
