@@ -18,7 +18,7 @@ from nbsupport.ui.session import current_gate
 from nbsupport.ui.trail import TICKET_KEY, normalise_ticket, prefill_ticket, ticket_problem
 
 # page id -> (file, title, icon, section). Each page's URL path is its file stem (/key_detail?key=…):
-# see nbsupport.ui.session.leave_pages_directory_mode for why they must match.
+# see nbsupport.ui.pages_mode for why they must match.
 PAGES: dict[PageId, tuple[str, str, str, str]] = {
     PageId.TRIAGE: ("pages/triage.py", "Ticket triage", ":material/assignment:", "Support"),
     PageId.LOOKUP: ("pages/lookup.py", "Key lookup", ":material/search:", "Support"),

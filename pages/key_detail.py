@@ -10,13 +10,13 @@ from nbsupport.auth import PageId
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.key_detail import remember_key, render_key, restore_key
 from nbsupport.ui.params import ParamError, parse_id
-from nbsupport.ui.session import console, require
+from nbsupport.ui.session import current_console, require
 
 st.title("Key detail")
 
 with page_boundary():
     identity = require(PageId.KEY)
-    handle = console()
+    console = current_console()
     try:
         user_id = parse_id("user", st.query_params.get_all("user"))
         key_id = parse_id("key", st.query_params.get_all("key"))
@@ -35,5 +35,5 @@ with page_boundary():
             key_id = None
     if key_id is None:
         st.caption("Open a key from the lookup page, a ticket link, or type its id above.")
-    elif render_key(handle, identity, key_id, user_id):
+    elif render_key(console, identity, key_id, user_id):
         remember_key(key_id)

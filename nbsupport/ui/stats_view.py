@@ -9,15 +9,22 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from nbsupport.console import Console
 from nbsupport.fleet.stats import charts
+from nbsupport.fleet.stats.figures import FleetStats, failure_stats
 from nbsupport.ui.key_card import venue_name
 
 if TYPE_CHECKING:
-    from nbsupport.fleet.stats.figures import FleetStats
     from nbsupport.fleet.stats.incidents import Incident
 
 # Daily data gets one tick per day, labelled by date (never "06 AM / 12 PM").
 DAY_AXIS = alt.Axis(format="%d %b", labelAngle=0, title=None, tickCount="day")
+
+
+def fleet_stats(console: Console, *, days: int, exchange: str | None = None,
+                include_non_customer: bool = False) -> FleetStats:
+    with console.session() as session:
+        return failure_stats(session, days=days, exchange=exchange, include_non_customer=include_non_customer)
 
 
 def venue_options(stats: FleetStats) -> list[str]:

@@ -32,7 +32,9 @@ STARTUP_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
-class Console:
+class LiveApp:
+    """The console under `streamlit run`: its address, its home and database, its log."""
+
     url: str
     home: Path
     database_url: str
@@ -67,7 +69,7 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 @contextmanager
-def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[Console]:
+def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[LiveApp]:
     port = free_port()
     log = home / log_name
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
@@ -78,7 +80,7 @@ def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[Co
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process, log)
-        yield Console(url, home, env["NBSUPPORT_DATABASE_URL"], log, env)
+        yield LiveApp(url, home, env["NBSUPPORT_DATABASE_URL"], log, env)
     finally:
         process.terminate()
         try:
@@ -89,7 +91,7 @@ def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[Co
 
 
 @pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Iterator[Console]:
+def console_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Iterator[LiveApp]:
     """`streamlit run streamlit_app.py` in demo mode, signed in locally as an admin (every page visible)."""
     home = tmp_path_factory.mktemp("console-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBSUPPORT_")}
@@ -104,7 +106,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxSer
 
 
 @pytest.fixture
-def restarted_server(console_server: Console) -> Iterator[Console]:
+def restarted_server(console_server: LiveApp) -> Iterator[LiveApp]:
     """A second server process on the same database that no request has reached yet, as after a deploy."""
     with streamlit_run(console_server.home, console_server.env, "streamlit-restarted.log") as console:
         yield console
@@ -132,7 +134,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser: object, console_server: Console) -> Iterator[object]:
+def page(browser: object, console_server: LiveApp) -> Iterator[object]:
     """A new visitor: a fresh browser context (no cookies, no session state)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1440, "height": 1000})  # type: ignore[attr-defined]

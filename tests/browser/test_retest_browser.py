@@ -21,12 +21,12 @@ from sqlalchemy import select
 
 from nbsupport.audit import Action
 from nbsupport.config import Settings
-from nbsupport.console import Console as Handle
+from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.db.models import AuditEvent
 from nbsupport.keys import add_key
 from nbsupport.sandbox import SandboxServer, demo_cast
-from tests.browser.conftest import REPO_ROOT, SCREENSHOTS, Console, streamlit_run
+from tests.browser.conftest import REPO_ROOT, SCREENSHOTS, LiveApp, streamlit_run
 from tests.browser.test_console_browser import check, settle
 from tests.sandbox_fixtures import running_sandbox
 
@@ -48,7 +48,7 @@ def slow_sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture(scope="module")
-def agent_console(tmp_path_factory: pytest.TempPathFactory, slow_sandbox: SandboxServer) -> Iterator[Console]:
+def agent_console(tmp_path_factory: pytest.TempPathFactory, slow_sandbox: SandboxServer) -> Iterator[LiveApp]:
     """The console in demo mode signed in as an agent; a timed-out request takes CLIENT_TIMEOUT_MS."""
     home = tmp_path_factory.mktemp("agent-console")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBSUPPORT_")}
@@ -65,7 +65,7 @@ def agent_console(tmp_path_factory: pytest.TempPathFactory, slow_sandbox: Sandbo
 
 
 @pytest.fixture(scope="module")
-def analyst_console(agent_console: Console) -> Iterator[Console]:
+def analyst_console(agent_console: LiveApp) -> Iterator[LiveApp]:
     """A second server on the same database whose demo identity is an analyst."""
     env = {**agent_console.env, "NBSUPPORT_DEMO_IDENTITY": ANALYST}
     with streamlit_run(agent_console.home, env, "streamlit-analyst.log") as console:
@@ -85,14 +85,14 @@ def visitor(browser: Any) -> Iterator[Any]:
         context.close()
 
 
-def handle(console: Console) -> Handle:
-    return Handle(Settings(home=console.home, database_url=console.database_url, demo=True))
+def open_console(app: LiveApp) -> Console:
+    return Console(Settings(home=app.home, database_url=app.database_url, demo=True))
 
 
-def practice_copy(console: Console, case: str) -> int:
+def practice_copy(app: LiveApp, case: str) -> int:
     """A new user holding the practice key `case` (same credentials, so the sandbox answers the same)."""
     member = next(m for m in demo_cast() if m.name == case)
-    db = handle(console)
+    db = open_console(app)
     try:
         with db.session() as session:
             row = add_key(session, db.keyring(), user_email=f"copy-{case}-{uuid.uuid4().hex[:8]}@nb.test",
@@ -103,8 +103,8 @@ def practice_copy(console: Console, case: str) -> int:
         db.close()
 
 
-def audit_rows(console: Console, key_id: int) -> list[AuditEvent]:
-    db = handle(console)
+def audit_rows(app: LiveApp, key_id: int) -> list[AuditEvent]:
+    db = open_console(app)
     try:
         with db.session() as session:
             return list(session.scalars(select(AuditEvent).where(AuditEvent.subject_key_id == key_id)
@@ -113,9 +113,9 @@ def audit_rows(console: Console, key_id: int) -> list[AuditEvent]:
         db.close()
 
 
-def open_home(page: Any, console: Console) -> None:
-    """The console's home; the first visit builds the demo database, so keys are added after this."""
-    page.goto(console.url)
+def open_home(page: Any, app: LiveApp) -> None:
+    """The app's home; the first visit builds the demo database, so keys are added after this."""
+    page.goto(app.url)
     page.locator('[data-testid="stSidebar"]').get_by_role("textbox", name="Ticket reference").wait_for(
         timeout=90_000)
     settle(page)
@@ -128,9 +128,9 @@ def set_ticket(page: Any, text: str) -> None:
     settle(page)
 
 
-def open_key(page: Any, console: Console, key_id: int) -> None:
+def open_key(page: Any, app: LiveApp, key_id: int) -> None:
     """The key's stable link, as a new page load (a new Streamlit session)."""
-    page.goto(f"{console.url}/key_detail?key={key_id}")
+    page.goto(f"{app.url}/key_detail?key={key_id}")
     page.get_by_text("Latest diagnosis").wait_for(timeout=60_000)
     settle(page)
 
@@ -168,7 +168,7 @@ def body(page: Any) -> str:
 
 
 def test_a_second_click_during_a_slow_retest_attaches_to_it_and_shows_its_verdict(
-    visitor: Any, agent_console: Console
+    visitor: Any, agent_console: LiveApp
 ) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
@@ -190,7 +190,7 @@ def test_a_second_click_during_a_slow_retest_attaches_to_it_and_shows_its_verdic
     assert [(r.ticket, r.result) for r in retests] == [("ZD-1101", "network_error")]
 
 
-def test_stop_during_a_retest_still_ends_with_the_verdict(visitor: Any, agent_console: Console) -> None:
+def test_stop_during_a_retest_still_ends_with_the_verdict(visitor: Any, agent_console: LiveApp) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
     set_ticket(visitor, "ZD-1102")
@@ -206,7 +206,7 @@ def test_stop_during_a_retest_still_ends_with_the_verdict(visitor: Any, agent_co
 
 
 def test_leaving_the_key_page_and_coming_back_shows_the_live_test_then_its_verdict(
-    visitor: Any, agent_console: Console
+    visitor: Any, agent_console: LiveApp
 ) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
@@ -226,7 +226,7 @@ def test_leaving_the_key_page_and_coming_back_shows_the_live_test_then_its_verdi
     check(visitor, "64-back-verdict")
 
 
-def test_a_reload_during_a_retest_follows_it_to_its_verdict(visitor: Any, agent_console: Console) -> None:
+def test_a_reload_during_a_retest_follows_it_to_its_verdict(visitor: Any, agent_console: LiveApp) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
     set_ticket(visitor, "ZD-1104")
@@ -243,7 +243,7 @@ def test_a_reload_during_a_retest_follows_it_to_its_verdict(visitor: Any, agent_
 
 
 def test_another_agent_opening_the_key_follows_the_running_test(
-    visitor: Any, browser: Any, agent_console: Console
+    visitor: Any, browser: Any, agent_console: LiveApp
 ) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "timeout")
@@ -265,7 +265,7 @@ def test_another_agent_opening_the_key_follows_the_running_test(
         other.context.close()
 
 
-def test_the_cooldown_refusal_says_its_sentence_once(visitor: Any, agent_console: Console) -> None:
+def test_the_cooldown_refusal_says_its_sentence_once(visitor: Any, agent_console: LiveApp) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "healthy-spot")
     set_ticket(visitor, "ZD-1105")
@@ -283,7 +283,7 @@ def test_the_cooldown_refusal_says_its_sentence_once(visitor: Any, agent_console
 
 
 def test_the_sidebar_ticket_is_normalised_and_used_by_the_view_and_the_retest(
-    visitor: Any, agent_console: Console
+    visitor: Any, agent_console: LiveApp
 ) -> None:
     open_home(visitor, agent_console)
     key_id = practice_copy(agent_console, "healthy-spot")
@@ -311,7 +311,7 @@ def test_the_sidebar_ticket_is_normalised_and_used_by_the_view_and_the_retest(
     assert all(ticket == "ZD-9998" for _, ticket in rows), rows
 
 
-def test_an_agent_opening_an_analyst_page_is_told_why_in_words(visitor: Any, agent_console: Console) -> None:
+def test_an_agent_opening_an_analyst_page_is_told_why_in_words(visitor: Any, agent_console: LiveApp) -> None:
     open_home(visitor, agent_console)
     visitor.goto(f"{agent_console.url}/failure_stats")
     visitor.get_by_text(re.compile(r"Your role \(agent\) cannot open")).first.wait_for()
@@ -321,7 +321,7 @@ def test_an_agent_opening_an_analyst_page_is_told_why_in_words(visitor: Any, age
     assert main.get_by_role("link", name="Key lookup").count() >= 1
 
 
-def test_an_analyst_opening_a_key_link_is_told_why_in_words(visitor: Any, analyst_console: Console) -> None:
+def test_an_analyst_opening_a_key_link_is_told_why_in_words(visitor: Any, analyst_console: LiveApp) -> None:
     visitor.goto(f"{analyst_console.url}/key_detail?key=1")
     visitor.get_by_text(re.compile(r"Your role \(analyst\) cannot open")).first.wait_for(timeout=60_000)
     settle(visitor)

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from nbsupport.audit import Action
 from nbsupport.db.models import AuditEvent, ExchangeKey, User
-from tests.browser.conftest import Console
-from tests.browser.test_console_browser import check, handle, heading, settle
+from tests.browser.conftest import LiveApp
+from tests.browser.test_console_browser import check, heading, open_console, settle
 
 pytestmark = pytest.mark.browser
 
@@ -28,10 +28,10 @@ class DemoUser:
     prefix: str
 
 
-def demo_user(console: Console) -> DemoUser:
+def demo_user(app: LiveApp) -> DemoUser:
     """A demo user with a first_l<n>@ address (like mia_a2@…) and a key, early enough in id order that each
     query below lists them among its first results."""
-    db = handle(console)
+    db = open_console(app)
     try:
         with db.session() as s:
             rows = s.execute(select(User, ExchangeKey).join(ExchangeKey, ExchangeKey.user_id == User.id)
@@ -56,10 +56,10 @@ def search(page: Any, text: str) -> None:
     settle(page)
 
 
-def times_listed(console: Console, key_id: int) -> int:
+def times_listed(app: LiveApp, key_id: int) -> int:
     """How often a lookup listed the key to an agent: each listing writes a `key.view` audit row (once per
     browser session), which is the proof that the page showed it (the tables are drawn on a canvas)."""
-    db = handle(console)
+    db = open_console(app)
     try:
         with db.session() as s:
             return int(s.scalar(select(func.count()).select_from(AuditEvent).where(
@@ -75,7 +75,7 @@ def sidebar(page: Any, title: str) -> None:
 
 
 def test_search_finds_a_user_by_name_email_part_domain_and_any_case_fragment(
-    page: Any, console_server: Console
+    page: Any, console_server: LiveApp
 ) -> None:
     page.goto(f"{console_server.url}/lookup")
     heading(page, "Key lookup")  # the first visit builds the demo database
@@ -97,7 +97,7 @@ def test_search_finds_a_user_by_name_email_part_domain_and_any_case_fragment(
 
 
 def test_the_search_and_the_open_key_survive_a_reload_and_another_page(
-    page: Any, console_server: Console
+    page: Any, console_server: LiveApp
 ) -> None:
     page.goto(f"{console_server.url}/lookup")
     heading(page, "Key lookup")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from nbsupport.demo import practice_email
-from tests.browser.conftest import Console, streamlit_run
+from tests.browser.conftest import LiveApp, streamlit_run
 from tests.browser.test_console_browser import check, heading, practice_key, settle
 
 pytestmark = pytest.mark.browser
@@ -30,7 +30,7 @@ def ticket(case: str) -> str:
 
 
 @pytest.fixture
-def analyst_server(console_server: Console) -> Iterator[Console]:
+def analyst_server(console_server: LiveApp) -> Iterator[LiveApp]:
     """A second server on the same demo database whose local identity is an analyst."""
     env = {**console_server.env, "NBSUPPORT_DEMO_IDENTITY": ANALYST,
            "NBSUPPORT_ROLES": json.dumps({ANALYST: "analyst"})}
@@ -38,7 +38,7 @@ def analyst_server(console_server: Console) -> Iterator[Console]:
         yield console
 
 
-def test_an_agent_pastes_a_ticket_and_clicks_through_to_the_key(page: Any, console_server: Console) -> None:
+def test_an_agent_pastes_a_ticket_and_clicks_through_to_the_key(page: Any, console_server: LiveApp) -> None:
     page.goto(console_server.url)
     heading(page, "Ticket triage")  # the first visit also builds the demo database
     user_id, key_id = practice_key(console_server, "missing-closed-orders")
@@ -67,7 +67,7 @@ def test_an_agent_pastes_a_ticket_and_clicks_through_to_the_key(page: Any, conso
     assert "EGeneral:Permission denied" in page.get_by_role("textbox", name="Pasted ticket").input_value()
 
 
-def test_an_analyst_is_not_offered_the_triage_page(page: Any, analyst_server: Console) -> None:
+def test_an_analyst_is_not_offered_the_triage_page(page: Any, analyst_server: LiveApp) -> None:
     page.goto(analyst_server.url)
     heading(page, "Failure stats")
     nav = page.locator('[data-testid="stSidebarNav"]')

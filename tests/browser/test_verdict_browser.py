@@ -16,8 +16,8 @@ from nbsupport.audit import Action
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey
 from nbsupport.diagnosis import KRAKEN_SCOPE_LABELS, PLATFORM_EGRESS_IP, STRATEGY_SCOPES, Scope
 from nbsupport.sandbox import EgressProxy, SandboxServer
-from tests.browser.conftest import REPO_ROOT, SCREENSHOTS, Console, streamlit_run
-from tests.browser.test_console_browser import check, handle, heading, practice_key, settle
+from tests.browser.conftest import REPO_ROOT, SCREENSHOTS, LiveApp, streamlit_run
+from tests.browser.test_console_browser import check, heading, open_console, practice_key, settle
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ RETEST_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
-def routed_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Iterator[Console]:
+def routed_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Iterator[LiveApp]:
     """The console as `scripts/run` starts it: re-tests leave through the egress proxy on 127.0.0.2."""
     home = tmp_path_factory.mktemp("verdict-home")
     with EgressProxy(EGRESS_IP) as proxy:
@@ -43,7 +43,7 @@ def routed_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServ
 
 
 @pytest.fixture
-def vpage(browser: Any, routed_server: Console) -> Iterator[Any]:
+def vpage(browser: Any, routed_server: LiveApp) -> Iterator[Any]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
@@ -56,8 +56,8 @@ def vpage(browser: Any, routed_server: Console) -> Iterator[Any]:
         context.close()
 
 
-def open_key(page: Any, console: Console, key_id: int, ticket: str) -> None:
-    page.goto(f"{console.url}/key_detail?key={key_id}&ticket={ticket}")
+def open_key(page: Any, app: LiveApp, key_id: int, ticket: str) -> None:
+    page.goto(f"{app.url}/key_detail?key={key_id}&ticket={ticket}")
     heading(page, "Key detail")
     page.get_by_text("Latest diagnosis").first.wait_for()
 
@@ -85,7 +85,7 @@ def reply_text(page: Any) -> str:
 
 
 def test_a_green_retest_shows_no_failure_marks_and_says_each_status_in_words(
-    vpage: Any, routed_server: Console
+    vpage: Any, routed_server: LiveApp
 ) -> None:
     _, key_id = practice_key(routed_server, "healthy-spot-no-key-info")
     open_key(vpage, routed_server, key_id, "ZD-4001")
@@ -108,9 +108,9 @@ def test_a_green_retest_shows_no_failure_marks_and_says_each_status_in_words(
 
 
 def test_a_demo_key_of_a_venue_the_sandbox_does_not_serve_is_refused_plainly_and_nothing_is_recorded(
-    vpage: Any, routed_server: Console
+    vpage: Any, routed_server: LiveApp
 ) -> None:
-    db = handle(routed_server)
+    db = open_console(routed_server)
     try:
         with db.session() as session:
             key_id = session.scalars(select(ExchangeKey.id).where(ExchangeKey.exchange == "binance")
@@ -136,7 +136,7 @@ def test_a_demo_key_of_a_venue_the_sandbox_does_not_serve_is_refused_plainly_and
 
 
 def test_an_ip_refusal_names_the_configured_egress_address_everywhere(
-    vpage: Any, routed_server: Console
+    vpage: Any, routed_server: LiveApp
 ) -> None:
     _, key_id = practice_key(routed_server, "ip-restricted")
     open_key(vpage, routed_server, key_id, "ZD-6001")
@@ -149,7 +149,7 @@ def test_an_ip_refusal_names_the_configured_egress_address_everywhere(
 
 
 @pytest.mark.parametrize("case", ["expired", "clipboard-mangled-secret"])
-def test_a_result_without_requests_claims_no_route(vpage: Any, routed_server: Console, case: str) -> None:
+def test_a_result_without_requests_claims_no_route(vpage: Any, routed_server: LiveApp, case: str) -> None:
     _, key_id = practice_key(routed_server, case)
     open_key(vpage, routed_server, key_id, "ZD-6002")
     retest(vpage, "Red: the key does not work")
@@ -159,7 +159,7 @@ def test_a_result_without_requests_claims_no_route(vpage: Any, routed_server: Co
 
 
 def test_a_missing_permission_reply_names_exactly_the_missing_permission(
-    vpage: Any, routed_server: Console
+    vpage: Any, routed_server: LiveApp
 ) -> None:
     _, key_id = practice_key(routed_server, "missing-closed-orders")
     open_key(vpage, routed_server, key_id, "ZD-7001")
