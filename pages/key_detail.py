@@ -29,7 +29,8 @@ with page_boundary():
     if typed.strip() and typed.strip() != str(key_id or ""):
         try:
             key_id, user_id = parse_id("key", typed), None
-            st.query_params.from_dict({"key": str(key_id)})
+            st.query_params.pop("user", None)
+            st.query_params["key"] = str(key_id)
         except ParamError:
             st.error("A key id is a positive whole number; use the lookup page to search by anything else.")
             key_id = None
