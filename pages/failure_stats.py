@@ -10,6 +10,7 @@ from nbsupport.ui import stats_view as view
 from nbsupport.ui.exports import csv_download
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.session import current_console, require
+from nbsupport.ui.vega import draw
 
 st.title("Failure stats")
 
@@ -37,13 +38,13 @@ with page_boundary():
         st.info("No connection tests in this window.")
     else:
         st.subheader("Failure rate per venue, by day")
-        st.altair_chart(view.rate_small_multiples(stats))
+        draw(view.rate_small_multiples(stats))
         csv_download(console, identity, "Daily rates by venue (CSV)", view.daily_frame(stats),
                      table="failure-rates", file_name=f"failure-rates-{tag}.csv")
         col_a, col_b = st.columns(2)
         with col_a:
             st.subheader("Top causes")
-            st.altair_chart(view.top_causes_chart(stats), width="stretch")
+            draw(view.top_causes_chart(stats), stretch=True)
         with col_b:
             st.subheader("By venue")
             table = view.venue_table(stats)
