@@ -13,7 +13,9 @@ import streamlit as st
 from nbsupport.audit import Action
 from nbsupport.auth import Identity, can_view_key
 from nbsupport.clock import utc_text
+from nbsupport.config import get_settings
 from nbsupport.console import Console
+from nbsupport.replies import with_egress_ip
 from nbsupport.triage import ErrorLine, KeyFragment, TicketFacts, Triage, mask_keys, pasted_keys, triage
 from nbsupport.ui.badges import markdown, outcome_badge
 from nbsupport.ui.diagnosis_card import guide_link
@@ -206,8 +208,9 @@ def error_line(result: Triage, line: ErrorLine) -> None:
             head += f" · ambiguous: {causes} plausible causes"
         st.markdown(head)
         st.code(line.text, language=None, wrap_lines=True)
+        egress_ip = get_settings().egress_ip
         for number, match in enumerate(line.matches, start=1):
-            row = match.row
+            row = with_egress_ip(match.row, egress_ip)
             confirmed = " · **the suggested key's latest test found this**" if result.confirmed(match) else ""
             st.markdown(
                 f"{number}. **{row.title}** · `{row.diagnosis.value}` · {venue_label(row.venue)} · "

@@ -235,3 +235,12 @@ def test_a_database_that_is_down_gives_a_clear_message(monkeypatch: pytest.Monke
     at = paste(KRAKEN_TICKET)
     assert at.title[0].value == "Ticket triage"
     assert "The console database is unavailable" in at.error[0].value
+
+
+def test_error_causes_name_the_configured_egress_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Permission denied" may be the IP whitelist: that cause must name the address this deployment
+    # leaves from, not the guide's default.
+    monkeypatch.setenv("NBSUPPORT_EGRESS_IP", "198.51.100.23")
+    config.get_settings.cache_clear()
+    text = rendered(paste(KRAKEN_TICKET))
+    assert "198.51.100.23" in text and "51.38.112.198" not in text
