@@ -139,6 +139,18 @@ def p95(values: list[float]) -> float:
     return ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)]
 
 
+def prepare_process(master_key_file: Path) -> None:
+    """This process as a console server signed in as an admin, in demo mode but never building a demo."""
+    os.environ.setdefault("NBSUPPORT_MASTER_KEYS", read_or_create_key_file(master_key_file))
+    os.environ.update({"NBSUPPORT_DEMO": "1", "NBSUPPORT_DEMO_IDENTITY": ADMIN,
+                       "NBSUPPORT_ROLES": json.dumps({ADMIN: "admin"}),
+                       "NBSUPPORT_HOME": str(REPO / "var" / "bench-pages")})
+    start_out_of_pages_directory_mode()  # as tests/pages do: see nbsupport.ui.pages_mode
+    import nbsupport.ui.session as session_module
+
+    session_module.seed_demo = lambda console: None  # type: ignore[attr-defined]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,14 +160,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     dbs = dict(d.split("=", 1) for d in args.db) or DEFAULT_DBS
-    os.environ.setdefault("NBSUPPORT_MASTER_KEYS", read_or_create_key_file(Path(args.master_key_file)))
-    os.environ.update({"NBSUPPORT_DEMO": "1", "NBSUPPORT_DEMO_IDENTITY": ADMIN,
-                       "NBSUPPORT_ROLES": json.dumps({ADMIN: "admin"}),
-                       "NBSUPPORT_HOME": str(REPO / "var" / "bench-pages")})
-    start_out_of_pages_directory_mode()  # as tests/pages do: see nbsupport.ui.pages_mode
-    import nbsupport.ui.session as session_module
-
-    session_module.seed_demo = lambda console: None  # type: ignore[attr-defined]
+    prepare_process(Path(args.master_key_file))
     results: dict[str, dict[str, tuple[float, float]]] = {}
     warmed = False
     for name, url in dbs.items():
