@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 
-def iso_fields(obj: object) -> dict[str, Any]:
+def iso_fields(obj: object) -> dict[str, object]:
     """A dataclass instance's fields, with datetimes as ISO 8601 strings."""
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(obj).items()}

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+
+from sqlalchemy.orm import Session
 
 from nbsupport import audit
-from nbsupport.cli.common import CliError, cli_actor, open_console, print_json
+from nbsupport.cli.common import CliError, Subparsers, cli_actor, open_console, print_json
 from nbsupport.timefmt import utc_text
 from nbsupport.triage import Triage, triage
 
@@ -17,7 +18,7 @@ from nbsupport.triage import Triage, triage
 TRIAGE_ACTION = "ticket.triage"
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "triage",
         help="read a whole ticket on stdin: matched users and keys, explained errors, drafted reply",
@@ -48,7 +49,7 @@ def run_triage(args: argparse.Namespace) -> int:
     return 0 if result.users or result.keys else 1
 
 
-def _audit(session: Any, result: Triage, ticket: str) -> None:
+def _audit(session: Session, result: Triage, ticket: str) -> None:
     actor = cli_actor()
     outcome, detail = result.audit_summary()
     audit.record(session, actor, TRIAGE_ACTION, ticket=ticket, result=outcome, detail=detail)

@@ -72,7 +72,7 @@ class FixRow:
             "customer_reply": self.customer_reply,
         }
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> dict[str, object]:
         """Flat, JSON-safe view for tables and `--json` listings."""
         return {
             "fix_id": self.fix_id,
@@ -150,7 +150,7 @@ class Match:
     cause_rank: int = 1
     cause_count: int = 1
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "fix": self.row.as_fix_payload(),
             "fix_id": self.row.fix_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -42,9 +42,9 @@ CAUSE_SYMPTOMS = {
 }
 
 
-def _get(data: dict[str, Any], *path: str) -> Any:
+def _get(data: object, *path: str) -> object:
     for name in path:
-        data = data.get(name) if isinstance(data, dict) else None  # type: ignore[assignment]
+        data = data.get(name) if isinstance(data, dict) else None
     return data
 
 
@@ -53,7 +53,7 @@ def findings_frame(findings: Sequence[BackfillFinding], *, links: bool = False) 
     rows = []
     for f in findings:
         ev = f.evidence
-        start, end = (_get(ev, "window", "start") or "")[:10], (_get(ev, "window", "end") or "")[:10]
+        start, end = str(_get(ev, "window", "start") or "")[:10], str(_get(ev, "window", "end") or "")[:10]
         rows.append({
             "key": key_url(f.key_id) if links else f.key_id,
             "user": user_url(f.user_id) if links else f.user_id,
