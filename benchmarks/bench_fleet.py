@@ -41,9 +41,10 @@ from nbsupport.config import Settings  # noqa: E402
 from nbsupport.console import Console  # noqa: E402
 from nbsupport.db.models import User  # noqa: E402
 from nbsupport.db.rollup_models import DailyTestRollup  # noqa: E402
-from nbsupport.fleet.backfill import backfill_health  # noqa: E402
-from nbsupport.fleet.bulk import VenueBudget, bulk_retest  # noqa: E402
-from nbsupport.fleet.stats import failure_stats  # noqa: E402
+from nbsupport.fleet.backfill.health import backfill_health  # noqa: E402
+from nbsupport.fleet.bulk.batch import bulk_retest  # noqa: E402
+from nbsupport.fleet.bulk.models import VenueBudget  # noqa: E402
+from nbsupport.fleet.stats.figures import failure_stats  # noqa: E402
 from nbsupport.keyring import read_or_create_key_file  # noqa: E402
 
 BENCH_DIR = REPO / "var" / "bench"
@@ -236,7 +237,7 @@ def _seed_sandbox_cohort(console: Console, n: int) -> None:
     from nbsupport.credentials import Credentials
     from nbsupport.crypto import MasterKeyring
     from nbsupport.db.models import ConnectionTest
-    from nbsupport.fleet.rollups import record_test_in_rollups
+    from nbsupport.fleet.stats.rollups import record_test_in_rollups
     from nbsupport.keys import add_key, utcnow
 
     keyring = MasterKeyring.parse(master_keys())

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from bench_fleet import timed  # noqa: E402 (median seconds after one warm-up run)
 
 from nbsupport.db.models import ExchangeKey  # noqa: E402
-from nbsupport.fleet.stats import _shared_keys, security_posture  # noqa: E402
+from nbsupport.fleet.stats.figures import _shared_keys, security_posture  # noqa: E402
 from nbsupport.keys import shared_with  # noqa: E402
 
 

@@ -20,8 +20,8 @@ from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
 from nbsupport.plain import iso_fields
 
 ROTATION_DAYS = 90
-# Statuses of a stored key whose credentials are no longer in use (fleet.rollups.GONE_STATUSES spells the
-# same set in SQL).
+# Statuses of a stored key whose credentials are no longer in use (fleet.stats.rollups.GONE_STATUSES spells
+# the same set in SQL).
 GONE_STATUSES = ("revoked", "deleted")
 DEFAULT_PRODUCT = {"krakenfutures": "futures", "binanceusdm": "futures", "binancecoinm": "futures"}
 
@@ -175,7 +175,7 @@ def shared_keys(session: Session, rows: Sequence[ExchangeKey]) -> dict[int, list
 
 def rebuild_fingerprint_counts(session: Session) -> None:
     """Recompute `key_fingerprint_counts` from exchange_keys (the triggers of migration 0006 keep it current;
-    a bulk load that suspends them calls this, through fleet.rollups.rebuild_rollups)."""
+    a bulk load that suspends them calls this, through fleet.stats.rollups.rebuild_rollups)."""
     session.execute(delete(KeyFingerprintCount))
     in_use = select(ExchangeKey.fingerprint, func.count()).where(ExchangeKey.status.not_in(GONE_STATUSES))
     session.execute(insert(KeyFingerprintCount).from_select(

@@ -7,7 +7,7 @@ import streamlit as st
 
 from nbsupport.auth import PageId
 from nbsupport.diagnosis import Diagnosis
-from nbsupport.fleet.bulk import BulkError
+from nbsupport.fleet.bulk.models import BulkError
 from nbsupport.fleet.kinds import INCLUDE_LABEL
 from nbsupport.guide import venue_choices
 from nbsupport.ui import bulk_view

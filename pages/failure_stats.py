@@ -6,7 +6,7 @@ import streamlit as st
 
 from nbsupport.auth import PageId
 from nbsupport.fleet.kinds import INCLUDE_LABEL
-from nbsupport.fleet.stats import failure_stats
+from nbsupport.fleet.stats.figures import failure_stats
 from nbsupport.ui import stats_view as view
 from nbsupport.ui.exports import csv_download
 from nbsupport.ui.guard import page_boundary

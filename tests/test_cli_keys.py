@@ -99,3 +99,13 @@ def test_lookup_writes_an_audit_row_per_key_viewed(console: Console, cli_env: di
     with console.session() as session:
         actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.id)]
     assert actions == ["key.add", "key.view"]
+
+
+@pytest.mark.parametrize("command", [("lookup", "ann@example.com"), ("demo", "--users", "5")])
+def test_a_database_without_its_schema_says_to_run_init_db(
+    cli_env: dict[str, str], command: tuple[str, ...]
+) -> None:
+    # cli_env without the console fixture: the database (SQLite file or PostgreSQL schema) is empty.
+    done = run_cli(cli_env, *command)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "init-db" in done.stderr and len(done.stderr.strip().splitlines()) == 1

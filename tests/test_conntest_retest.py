@@ -257,7 +257,7 @@ def test_no_secret_or_full_api_key_reaches_the_database(
 def test_a_retest_shows_up_in_fleet_statistics_without_a_rollup_rebuild(
     retest_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
 ) -> None:
-    from nbsupport.fleet.stats import failure_stats
+    from nbsupport.fleet.stats.figures import failure_stats
 
     scopes = frozenset(STRATEGY_SCOPES) - {Scope.QUERY_CLOSED_ORDERS}
     key_id = store(retest_console, keyring, make_key(sandbox, "stats-missing", permissions=scopes))

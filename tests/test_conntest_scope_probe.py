@@ -22,8 +22,8 @@ from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestLease
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
-from nbsupport.fleet.probe import probe_closed_orders
-from nbsupport.fleet.stats import failure_stats
+from nbsupport.fleet.backfill.probe import probe_closed_orders
+from nbsupport.fleet.stats.figures import failure_stats
 from nbsupport.keys import KeyInputError, add_key, utcnow
 from nbsupport.sandbox import Fault, SandboxKey, SandboxServer
 

@@ -31,7 +31,7 @@ from nbsupport.demo import (
 )
 from nbsupport.demo.profiles import VENUES
 from nbsupport.diagnosis import Diagnosis
-from nbsupport.fleet.stats import failure_stats
+from nbsupport.fleet.stats.figures import failure_stats
 from nbsupport.keys import add_key, fingerprint, open_credentials, third_credential_name
 from tests.conftest import ON_POSTGRES, SERVER_URL
 

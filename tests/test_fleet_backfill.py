@@ -10,7 +10,7 @@ from test_fleet_data import add_orders, add_run, add_test, at, make_key, make_us
 
 from nbsupport.console import Console
 from nbsupport.db.models import ExchangeKey, User
-from nbsupport.fleet.backfill import BackfillFinding, backfill_health
+from nbsupport.fleet.backfill.health import BackfillFinding, backfill_health
 
 NOW = at("2026-03-31 12:00")
 WINDOW = ("2026-03-10 00:00", "2026-03-20 00:00")

@@ -14,15 +14,9 @@ from test_fleet_data import add_test, make_key, make_user
 from nbsupport.audit import Actor
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent, ConnectionTest
-from nbsupport.fleet.bulk import (
-    ACTION,
-    RESUME_ACTION,
-    RUNNING,
-    BulkError,
-    BulkProgress,
-    VenueBudget,
-    bulk_retest,
-)
+from nbsupport.fleet.bulk.batch import bulk_retest
+from nbsupport.fleet.bulk.cohort import ACTION, RESUME_ACTION
+from nbsupport.fleet.bulk.models import RUNNING, BulkError, BulkProgress, VenueBudget
 from nbsupport.keys import utcnow
 
 ADMIN = Actor("lead@noonbarbari.com", "admin")
@@ -331,7 +325,7 @@ def test_worker_processes_share_the_cohort_and_report_as_one_batch(sandbox_conso
 
 
 def test_worker_processes_split_each_venue_budget_without_exceeding_it() -> None:
-    from nbsupport.fleet.bulk_processes import shard_budgets
+    from nbsupport.fleet.bulk.processes import shard_budgets
 
     shares = shard_budgets({"kraken": VenueBudget(concurrency=8, tests_per_second=10.0)}, 3)
     assert shares["kraken"].concurrency * 3 <= 8 and shares["kraken"].concurrency >= 1

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nbsupport.db.models import BackfillRun, ConnectionTest, ExchangeKey, PlacedOrdersDay, User
-from nbsupport.fleet.rollups import record_test_in_rollups
+from nbsupport.fleet.stats.rollups import record_test_in_rollups
 
 _serial = itertools.count(1)
 

@@ -16,8 +16,8 @@ from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.migrate import upgrade
 from nbsupport.fleet.kinds import INTERNAL_LIKE, PRACTICE_LIKE, kind_for_email
-from nbsupport.fleet.rollups import rebuild_rollups
-from nbsupport.fleet.stats import failure_stats
+from nbsupport.fleet.stats.figures import failure_stats
+from nbsupport.fleet.stats.rollups import rebuild_rollups
 from nbsupport.keys import add_key
 from tests.conftest import ON_POSTGRES
 

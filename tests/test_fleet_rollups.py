@@ -12,7 +12,7 @@ from test_fleet_data import add_test, at, make_key, make_user, table_rows
 from nbsupport.console import Console
 from nbsupport.db.models import ExchangeKey
 from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
-from nbsupport.fleet.rollups import duration_bucket, rebuild_rollups
+from nbsupport.fleet.stats.rollups import duration_bucket, rebuild_rollups
 
 DIAGNOSES = [
     "ok",

@@ -7,10 +7,10 @@ from sqlalchemy.orm import Session
 from test_fleet_data import add_test, at, make_key, make_user
 
 from nbsupport.console import Console
-from nbsupport.fleet import charts
-from nbsupport.fleet.incidents import IncidentRule
-from nbsupport.fleet.rollups import rebuild_rollups
-from nbsupport.fleet.stats import failure_stats
+from nbsupport.fleet.stats import charts
+from nbsupport.fleet.stats.figures import failure_stats
+from nbsupport.fleet.stats.incidents import IncidentRule
+from nbsupport.fleet.stats.rollups import rebuild_rollups
 
 NOW = at("2026-03-31 12:00")  # window of 7 days: 2026-03-25 .. 2026-03-31
 RULE = IncidentRule(min_tests=2, min_baseline_days=3)

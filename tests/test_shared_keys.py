@@ -17,7 +17,7 @@ from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
-from nbsupport.fleet.stats import security_posture
+from nbsupport.fleet.stats.figures import security_posture
 from nbsupport.keys import SharedKey, add_key, rebuild_fingerprint_counts, shared_with
 from nbsupport.lookup import lookup
 from nbsupport.sandbox import SandboxServer

@@ -16,11 +16,12 @@ from nbsupport.cli.common import MAX_ID, CliError, cli_actor, int_between, open_
 from nbsupport.cli.conntest_cmd import report_refused
 from nbsupport.conntest import RetestRefused
 from nbsupport.db.models import User
-from nbsupport.fleet.backfill import backfill_health
-from nbsupport.fleet.bulk import RUNNING, BulkError, BulkProgress, bulk_retest
-from nbsupport.fleet.probe import probe_closed_orders
-from nbsupport.fleet.rollups import rebuild_rollups
-from nbsupport.fleet.stats import failure_stats
+from nbsupport.fleet.backfill.health import backfill_health
+from nbsupport.fleet.backfill.probe import probe_closed_orders
+from nbsupport.fleet.bulk.batch import bulk_retest
+from nbsupport.fleet.bulk.models import RUNNING, BulkError, BulkProgress
+from nbsupport.fleet.stats.figures import failure_stats
+from nbsupport.fleet.stats.rollups import rebuild_rollups
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # How far back a period may reach: further would leave the calendar (and no data is that old).

@@ -14,7 +14,7 @@ from nbsupport.audit import Actor
 from nbsupport.conntest.result import KeyMeta, TestResult
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.diagnosis import ScopeState
-from nbsupport.fleet.rollups import record_test_in_rollups
+from nbsupport.fleet.stats.rollups import record_test_in_rollups
 from nbsupport.plain import iso_fields
 
 

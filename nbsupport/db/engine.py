@@ -27,6 +27,18 @@ class DatabaseUnavailable(RuntimeError):
 _BUSY_SQLSTATES = frozenset({"55P03", "40P01"})
 
 
+# A table the code expects is not there: the schema was never created or is older than the code.
+_UNDEFINED_TABLE_SQLSTATE = "42P01"
+NO_SCHEMA = "the database has no schema for this version: run `python -m nbsupport init-db`"
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == _UNDEFINED_TABLE_SQLSTATE:
+        return True
+    return "no such table" in str(orig).lower()
+
+
 def _is_busy(exc: BaseException) -> bool:
     orig = getattr(exc, "orig", None)
     if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
@@ -78,6 +90,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.commit()
     except (OperationalError, DBAPIError) as exc:
         session.rollback()
+        if _is_missing_table(exc):
+            raise DatabaseUnavailable(f"{NO_SCHEMA} ({describe_db_error(exc)})") from None
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             raise DatabaseUnavailable(
                 f"database unavailable: {describe_db_error(exc)}", busy=_is_busy(exc)

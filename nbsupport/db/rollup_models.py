@@ -1,7 +1,7 @@
 """Rollup tables behind fleet statistics (migration 0002).
 
 Fleet statistics read these small tables instead of scanning ~20 M connection tests or every key, so
-their cost does not grow with the fleet. `nbsupport.fleet.rollups` rebuilds them and keeps them current.
+their cost does not grow with the fleet. `nbsupport.fleet.stats.rollups` rebuilds them and keeps them current.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class RecoveryRollupDaily(Base):
 
     An episode opens at a key's first failed test after a green one (or its first test) and closes at the
     key's next test that is not failed. `day` is the UTC day the episode opened; `minutes` is the duration
-    rounded down to the histogram resolution (see `nbsupport.fleet.rollups.duration_bucket`).
+    rounded down to the histogram resolution (see `nbsupport.fleet.stats.rollups.duration_bucket`).
     """
 
     __tablename__ = "recovery_rollup_daily"

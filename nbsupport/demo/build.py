@@ -42,7 +42,7 @@ _FILE_LOCKS = fcntl is not None
 
 log = logging.getLogger(__name__)
 
-# Enough for the incident detector (nbsupport.fleet.incidents: 20 tests a day per venue) on the busier
+# Enough for the incident detector (nbsupport.fleet.stats.incidents: 20 tests a day per venue) on the busier
 # venues (Kraken ~70 a day, Binance ~50), still built in a few seconds.
 DEFAULT_USERS = 1_000
 MAX_USERS = 10_000_000
@@ -177,7 +177,7 @@ def _count_non_demo_users(console: Console) -> int:
 
 def refresh_rollups(console: Console) -> bool:
     try:
-        from nbsupport.fleet.rollups import rebuild_rollups
+        from nbsupport.fleet.stats.rollups import rebuild_rollups
     except ImportError as exc:
         log.info("no fleet rollups to refresh (%s)", exc)
         return False
@@ -306,7 +306,7 @@ def _write_in_one_transaction(console: Console, keyring: MasterKeyring, spec: De
 
 def _rollups_available() -> bool:
     try:
-        import nbsupport.fleet.rollups  # noqa: F401
+        import nbsupport.fleet.stats.rollups  # noqa: F401
     except ImportError:
         return False
     return True

@@ -1,1 +1,2 @@
-"""Fleet analytics: backfill health, failure statistics over rollup tables, bulk re-tests."""
+"""Fleet views: per-user backfill health (`backfill/`), failure statistics over rollup tables (`stats/`),
+admin bulk re-tests (`bulk/`); `kinds` says whose key it is, for all three."""

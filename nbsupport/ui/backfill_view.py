@@ -13,8 +13,8 @@ import streamlit as st
 from nbsupport.auth import Identity
 from nbsupport.config import get_settings
 from nbsupport.console import Console
-from nbsupport.fleet.backfill import backfill_health
-from nbsupport.fleet.backfill_fixes import fix_heading
+from nbsupport.fleet.backfill.fixes import fix_heading
+from nbsupport.fleet.backfill.health import backfill_health
 from nbsupport.guide import get_fix
 from nbsupport.replies import in_egress_words
 from nbsupport.ui.badges import md_escape
@@ -26,7 +26,7 @@ from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_
 from nbsupport.ui.trail import BACKFILL_VIEW, record_view
 
 if TYPE_CHECKING:
-    from nbsupport.fleet.backfill_causes import BackfillFinding
+    from nbsupport.fleet.backfill.causes import BackfillFinding
 
 KEYS_PER_CARD = 200
 CONFIDENCE_COLORS = {"high": "red", "medium": "orange", "low": "gray"}

@@ -14,7 +14,8 @@ import streamlit as st
 
 from nbsupport.auth import Identity
 from nbsupport.console import Console
-from nbsupport.fleet.bulk import RUNNING, BulkProgress, BulkReport, KeyOutcome, bulk_retest
+from nbsupport.fleet.bulk.batch import bulk_retest
+from nbsupport.fleet.bulk.models import RUNNING, BulkProgress, BulkReport, KeyOutcome
 from nbsupport.ui.exports import csv_download
 from nbsupport.ui.key_card import venue_name
 from nbsupport.ui.links import key_link_column, key_url

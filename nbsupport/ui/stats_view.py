@@ -9,12 +9,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from nbsupport.fleet import charts
+from nbsupport.fleet.stats import charts
 from nbsupport.ui.key_card import venue_name
 
 if TYPE_CHECKING:
-    from nbsupport.fleet.incidents import Incident
-    from nbsupport.fleet.stats import FleetStats
+    from nbsupport.fleet.stats.figures import FleetStats
+    from nbsupport.fleet.stats.incidents import Incident
 
 # Daily data gets one tick per day, labelled by date (never "06 AM / 12 PM").
 DAY_AXIS = alt.Axis(format="%d %b", labelAngle=0, title=None, tickCount="day")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from nbsupport import audit
 from nbsupport.db.models import ConnectionTest, ExchangeKey
-from nbsupport.fleet.rollups import record_test_in_rollups
+from nbsupport.fleet.stats.rollups import record_test_in_rollups
 from nbsupport.keys import utcnow
 from tests.browser.conftest import Console
 from tests.browser.test_console_browser import check, handle, heading, practice_key, settle

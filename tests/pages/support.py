@@ -19,7 +19,7 @@ from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestRun
-from nbsupport.fleet.rollups import rebuild_rollups_in
+from nbsupport.fleet.stats.rollups import rebuild_rollups_in
 from nbsupport.keys import add_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 
 from nbsupport.auth import Identity
 from nbsupport.console import Console
-from nbsupport.fleet.stats import failure_stats
+from nbsupport.fleet.stats.figures import failure_stats
 from nbsupport.ui import stats_view
 from nbsupport.ui.exports import Export
 from nbsupport.ui.trail import EXPORT

@@ -9,9 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nbsupport.console import Console
-from nbsupport.fleet.incidents import Incident
 from nbsupport.fleet.kinds import INCLUDE_LABEL
-from nbsupport.fleet.stats import failure_stats
+from nbsupport.fleet.stats.figures import failure_stats
+from nbsupport.fleet.stats.incidents import Incident
 from nbsupport.ui import stats_view
 from tests.pages.support import API_KEY, Seeded, messages, open_app, rendered
 from tests.test_fleet_data import add_test, make_key, make_user

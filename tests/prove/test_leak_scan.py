@@ -529,7 +529,7 @@ def test_every_page_as_every_role_renders_no_secret(
     }
     for key_id in ids.values():  # history, rollups and last_* for the key cards and the fleet pages
         run_retest(console, key_id, actor=AGENT, ticket="ZD-PAGES", trigger="save")
-    from nbsupport.fleet.rollups import rebuild_rollups
+    from nbsupport.fleet.stats.rollups import rebuild_rollups
 
     rebuild_rollups(console)
     shown: list[str] = []

@@ -14,9 +14,10 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# Migrations are frozen history: these expressions are copied (not imported) from nbsupport.fleet.rollups,
-# whose rebuild recomputes the same table; a test compares trigger-kept counts with a rebuild. Every SQL
-# string below is assembled from these constants only (hence the S608 waivers).
+# Migrations are frozen history: these expressions are copied (not imported) from
+# nbsupport.fleet.stats.rollups, whose rebuild recomputes the same table; a test compares trigger-kept
+# counts with a rebuild. Every SQL string below is assembled from these constants only (hence the S608
+# waivers).
 _COLS = "(exchange, kind, day, can_withdraw, no_whitelist"
 _PK = _COLS + ")"
 # Keys whose credentials are no longer in use; every other status (active, paused...) counts.
@@ -27,7 +28,8 @@ _POSTURE_COLUMNS = (
 
 # Failed backfill runs and runs that recorded an error (a worker may swallow one into an empty result),
 # covering: the backfill-health scan reads a period's failures from this index alone.
-# The WHERE clause must match nbsupport.fleet.backfill's term for term (SQLite's rule for partial indexes).
+# The WHERE clause must match nbsupport.fleet.backfill.health's term for term (SQLite's rule for partial
+# indexes).
 FAILED_RUNS_WHERE = "status <> 'ok' OR error <> ''"
 FAILED_RUNS_COLUMNS = [
     "started_at",
@@ -44,7 +46,7 @@ FAILED_RUNS_COLUMNS = [
 def _notable_select(dialect: str, row: str, where: str) -> str:
     """(run_id, key_id, started_at, window_start, window_end, orders, early) for the empty runs of `row`
     (a backfill_runs alias) that matter: orders were placed on days wholly inside the window, or the window
-    lies before the key existed or after the run. Copied in nbsupport.fleet.rollups (rebuild)."""
+    lies before the key existed or after the run. Copied in nbsupport.fleet.stats.rollups (rebuild)."""
     day = "date({})".format if dialect == "sqlite" else "(({}) AT TIME ZONE 'UTC')::date".format
     orders = (
         f"(SELECT coalesce(sum(p.orders_placed), 0) FROM placed_orders_daily p "  # noqa: S608

@@ -27,7 +27,7 @@ _POSTURE_COLUMNS = (
     "kind"
 )
 # Failed tests, covering: the bulk cohort preview reads them from this index alone (no heap read of
-# ~240 k rows on the 1 M-user build). The predicate must match nbsupport.fleet.bulk's term for term.
+# ~240 k rows on the 1 M-user build). The predicate must match nbsupport.fleet.bulk.cohort's term for term.
 FAILED_TESTS_WHERE = "outcome = 'failed'"
 
 
@@ -150,7 +150,7 @@ def _drop_posture_triggers(dialect: str) -> None:
 
 def _recovery_of_keys_sql(dialect: str, keys: str) -> str:
     """Recovery episodes (day opened, exchange, minutes bucket, n) of the keys in `keys`; a frozen copy
-    of nbsupport.fleet.rollups' recovery rebuild, restricted to those keys."""
+    of nbsupport.fleet.stats.rollups' recovery rebuild, restricted to those keys."""
     if dialect == "sqlite":
         day, seconds = "date(failed_at)", "((julianday(green_at) - julianday(failed_at)) * 86400.0)"
     else:

@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from nbsupport.db.models import ConnectionTest
-from nbsupport.fleet.backfill_fixes import BackfillCause, fix_for_cause
+from nbsupport.fleet.backfill.fixes import BackfillCause, fix_for_cause
 from nbsupport.keys import DEFAULT_PRODUCT
 
 

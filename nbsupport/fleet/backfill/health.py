@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from nbsupport.db.models import UtcDateTime
-from nbsupport.fleet.backfill_causes import (
+from nbsupport.fleet.backfill.causes import (
     BackfillCause,
     BackfillFinding,
     Candidate,
@@ -24,7 +24,7 @@ from nbsupport.fleet.backfill_causes import (
     latest_test_details,
 )
 from nbsupport.fleet.kinds import CUSTOMER
-from nbsupport.fleet.rollups import utc_day
+from nbsupport.fleet.stats.rollups import utc_day
 from nbsupport.keys import utcnow
 
 # The partial index's predicate (ix_backfill_runs_failed) term for term: SQLite only uses a partial index
@@ -44,7 +44,7 @@ def _error_flag(*patterns: str, unless: str = "") -> str:
 
 
 # Error vocabularies as backfill workers record them (Kraken's own wording first). Matched in SQL so the
-# rows never leave the database; `backfill_causes` decides what they mean.
+# rows never leave the database; `causes` decides what they mean.
 _FLAGS = {
     "expired_errors": _error_flag("%expired%"),
     "permission_errors": _error_flag(

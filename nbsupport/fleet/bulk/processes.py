@@ -2,7 +2,7 @@
 transactions, ~10-15 ms a key), so one interpreter tops out near one core whatever the thread count.
 
 This process and n-1 spawned workers each take every n-th key of the (venue-interleaved) work list and
-run the ordinary threaded `_run` on it with 1/n of the concurrency, the venue budgets and the rate. Keys
+run the ordinary `run_in_threads` on it with 1/n of the concurrency, the venue budgets and the rate. Keys
 are disjoint between shards, and the per-key lease in the database still guards against anyone else
 testing a key at the same time. Progress comes back over a queue, so the progress bar and the report look
 as with threads alone.
@@ -21,15 +21,8 @@ from typing import Any
 from nbsupport.audit import Actor
 from nbsupport.config import Settings
 from nbsupport.console import Console
-from nbsupport.fleet.bulk import (
-    DEFAULT_BUDGET,
-    RUNNING,
-    BulkProgress,
-    BulkReport,
-    KeyOutcome,
-    _default_retest_fn,
-    _run,
-)
+from nbsupport.fleet.bulk.models import DEFAULT_BUDGET, RUNNING, BulkProgress, BulkReport, KeyOutcome
+from nbsupport.fleet.bulk.scheduler import _default_retest_fn, run_in_threads
 
 _DONE = "done"
 _PROGRESS = "progress"
@@ -69,7 +62,7 @@ def _run_shard(
             local_stop.set()
 
     try:
-        _run(console, todo, report, _default_retest_fn(), actor=actor, ticket=ticket,
+        run_in_threads(console, todo, report, _default_retest_fn(), actor=actor, ticket=ticket,
              concurrency=concurrency, budgets=budgets, progress=forward, stop=local_stop)
     except KeyboardInterrupt:
         report.interrupted = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nbsupport.fleet.stats import FleetStats
+from nbsupport.fleet.stats.figures import FleetStats
 
 # Small multiples: one panel per venue, the busiest first; quieter venues are summed in the table only.
 TOP_VENUES = 8

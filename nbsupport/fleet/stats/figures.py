@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
 from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
-from nbsupport.fleet.incidents import Incident, IncidentRule, detect_incidents
 from nbsupport.fleet.kinds import CUSTOMER_ONLY, kinds_counted
-from nbsupport.fleet.rollups import FAILED, utc_day
+from nbsupport.fleet.stats.incidents import Incident, IncidentRule, detect_incidents
+from nbsupport.fleet.stats.rollups import FAILED, utc_day
 from nbsupport.keys import GONE_STATUSES, ROTATION_DAYS, utcnow
 
 EXPIRY_WARNING_DAYS = 14
