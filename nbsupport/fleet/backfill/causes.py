@@ -196,7 +196,7 @@ def latest_test_details(session: Session, key_ids: list[int], chunk: int = 500) 
             latest, and_(ct.key_id == latest.c.key_id, ct.started_at == latest.c.at)
         )
         for key_id, detail in session.execute(query):
-            found[int(key_id)] = detail if isinstance(detail, dict) else {}
+            found[int(key_id)] = detail or {}
     return found
 
 

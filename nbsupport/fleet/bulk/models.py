@@ -74,7 +74,7 @@ class BulkReport:
     duration_s: float = 0.0
     results: list[KeyOutcome] = field(default_factory=list)  # every key this run tried, in finish order
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["since_at"], data["selected_at"] = self.since_at.isoformat(), self.selected_at.isoformat()
         data["refused"] = {str(k): v for k, v in self.refused.items()}

@@ -11,10 +11,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TypeVarTuple
 
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
 from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
@@ -40,7 +40,7 @@ class Rate:
     def rate(self) -> float:
         return self.failed / self.tests if self.tests else 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "rate": round(self.rate, 6)}
 
 
@@ -51,7 +51,7 @@ class DiagnosisShare:
     share_of_failures: float
     rate_of_tests: float
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -63,7 +63,7 @@ class TimeToGreen:
     median_hours: float | None
     p90_hours: float | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -77,7 +77,7 @@ class SecurityPosture:
     expired: int
     shared: int = 0  # keys in use whose API key is stored more than once (for another user, or twice)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -103,7 +103,7 @@ class FleetStats:
     def top_diagnoses(self) -> list[DiagnosisShare]:
         return self.by_diagnosis[:TOP_DIAGNOSES]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "first_day": self.first_day.isoformat(),
             "last_day": self.last_day.isoformat(),
@@ -125,7 +125,7 @@ class FleetStats:
         }
 
 
-def _counts() -> tuple[Any, Any, Any]:
+def _counts() -> tuple[ColumnElement[int], ColumnElement[int], ColumnElement[int]]:
     r = DailyTestRollup
     return (
         func.sum(r.n),
@@ -144,13 +144,18 @@ class Scope:
     kinds: tuple[str, ...] = CUSTOMER_ONLY
 
 
-def _in_window(query: Select[Any], scope: Scope) -> Select[Any]:
+Row = TypeVarTuple("Row")  # the columns a query selects
+
+
+def _in_window(query: Select[*Row], scope: Scope) -> Select[*Row]:
     r = DailyTestRollup
     query = query.where(r.day >= scope.first, r.day <= scope.last, r.key_kind.in_(scope.kinds))
     return query.where(r.exchange == scope.exchange) if scope.exchange else query
 
 
-def _rates(session: Session, column: Any, scope: Scope) -> list[Rate]:
+def _rates(
+    session: Session, column: InstrumentedAttribute[date] | InstrumentedAttribute[str], scope: Scope
+) -> list[Rate]:
     query = _in_window(select(column, *_counts()).group_by(column).order_by(column), scope)
     return [
         Rate(name.isoformat() if isinstance(name, date) else str(name), int(t), int(f), int(w))
@@ -235,7 +240,7 @@ def security_posture(
     rotation, expiry = k.kind == "rotation", k.kind == "expiry"
     overdue_before = today - timedelta(days=ROTATION_DAYS)
 
-    def total(condition: Any) -> Any:
+    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, k.n), else_=0)), 0)
 
     query = select(
@@ -251,7 +256,9 @@ def security_posture(
         query = query.where(k.exchange == exchange)
     row = session.execute(query).one()
     shared = _shared_keys(session, exchange, kinds_counted(include_non_customer))
-    return SecurityPosture(*(int(v) for v in row), shared=shared)
+    # int(): PostgreSQL's sums come back as Decimal.
+    keys, can_withdraw, no_whitelist, overdue, expiring, expired = (int(v) for v in row)
+    return SecurityPosture(keys, can_withdraw, no_whitelist, overdue, expiring, expired, shared)
 
 
 def _shared_keys(session: Session, exchange: str | None, kinds: Sequence[str]) -> int:

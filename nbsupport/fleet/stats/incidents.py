@@ -6,7 +6,6 @@ import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from nbsupport.diagnosis import Diagnosis
 
@@ -41,7 +40,7 @@ class Incident:
     baseline_sd: float
     threshold: float
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "day": self.day.isoformat()}
 
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import Table, and_, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from nbsupport.console import Console
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.db.rollup_models import (
     BackfillNotableRun,
@@ -156,7 +156,7 @@ def _notable_select_sql(dialect: str) -> str:
     )
 
 
-def rebuild_rollups(console: Any) -> None:
+def rebuild_rollups(console: Console) -> None:
     """Recompute every rollup table from the raw rows, in one transaction (readers see old or new)."""
     with console.session() as session:
         rebuild_rollups_in(session)
@@ -200,7 +200,7 @@ def rebuild_rollups_in(session: Session) -> None:
     rebuild_fingerprint_counts(session)
 
 
-def _add(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+def _add(session: Session, table: Table, values: dict[str, object], keys: list[str]) -> None:
     """Add values["n"] to the row at `keys`, creating it: one atomic upsert on both backends."""
     dialect = session.get_bind().dialect.name
     insert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
