@@ -5,13 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.vocabulary import NOT_A_KEY_PROBLEM
 
 # Rows of the generic guide apply to every ccxt venue that has no guide of its own.
 GENERIC_VENUE = "*"
+
+
+class FixPayload(TypedDict):
+    """The `Fix` shape the connection-test engine embeds in its JSON; keep the keys stable."""
+
+    id: str
+    title: str
+    steps: list[str]
+    customer_reply: str
 
 
 class Severity(StrEnum):
@@ -63,8 +72,7 @@ class FixRow:
         """The diagnosis code, or `not_a_key_problem` for an error about orders, balances or markets."""
         return self.diagnosis.value if self.key_problem else NOT_A_KEY_PROBLEM
 
-    def as_fix_payload(self) -> dict[str, Any]:
-        """The `Fix` shape the connection-test engine embeds in its JSON; keep the keys stable."""
+    def as_fix_payload(self) -> FixPayload:
         return {
             "id": self.fix_id,
             "title": self.title,
