@@ -60,10 +60,12 @@ def test_search_by_email_shows_the_user_card_and_masked_keys(
     assert spot["user id"] == user_url(seeded.user_id)
     assert spot["key"] == f"{API_KEY[:4]}…{API_KEY[-4:]}"
     assert spot["withdraw"] == "🔴 ENABLED"
-    assert "over 90 d" in spot["rotated"] and "expires in" in spot["expiry"]
+    # What needs attention carries a red mark before its words; what is fine carries none.
+    assert spot["rotated"].startswith("🔴 ") and "over 90 d" in spot["rotated"]
+    assert "expires in" in spot["expiry"] and "🔴" not in spot["expiry"]
     assert "query closed orders ✗" in spot["scopes last seen"]
     last = (spot["last test"], spot["diagnosis"], spot["envelope key"])
-    assert last == ("failed", "missing_permission", "v1")
+    assert last == ("🔴 failed", "missing_permission", "v1")
     assert_no_secret(at)
 
 
