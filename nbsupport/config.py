@@ -79,7 +79,8 @@ class Settings(BaseSettings):
 
 
 def load_settings(secrets_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build settings: explicit overrides > environment > secrets.toml > defaults."""
+    """Build settings: explicit overrides > environment > secrets.toml > defaults. Overrides, like the file's
+    values, are pydantic's to validate, hence Any."""
     from_file = _secrets_toml_values(secrets_file or SECRETS_FILE)
     env_names = {k.removeprefix("NBSUPPORT_").lower() for k in os.environ if k.startswith("NBSUPPORT_")}
     # Any: the values are for pydantic to validate (a timeout may come as "5000" or 5000), not the checker.

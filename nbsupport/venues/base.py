@@ -151,7 +151,10 @@ class Venue(ABC):
 
     @staticmethod
     def run_probe(
-        wire: Wire, method: Callable[..., object], params: Mapping[str, object], denied: ErrorKind
+        wire: Wire,
+        method: Callable[[Mapping[str, object]], object],
+        params: Mapping[str, object],
+        denied: ErrorKind,
     ) -> ScopeState:
         """Send one probe: `denied` means the scope is missing, a rejected (impossible) order that it is
         granted; any other failure propagates."""
