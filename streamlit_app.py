@@ -11,9 +11,9 @@ import streamlit as st
 from streamlit.errors import StreamlitAuthError, StreamlitMissingAuthlibError
 
 from nbsupport.auth import Denied, Gate, Identity, PageId, allowed_pages, can_view_key, denial
-from nbsupport.ui.badges import md_code
 from nbsupport.ui.denied import PageLink, show_denial
 from nbsupport.ui.guard import page_boundary
+from nbsupport.ui.markdown import md_code
 from nbsupport.ui.session import current_gate
 from nbsupport.ui.trail import TICKET_KEY, normalise_ticket, prefill_ticket, ticket_problem
 

@@ -234,11 +234,12 @@ class SandboxProcess:
 
 def _seed_sandbox_cohort(console: Console, n: int) -> None:
     """n sandbox Kraken keys stored as users' keys, each with a failed test an hour ago (the cohort)."""
+    from nbsupport.clock import utcnow
     from nbsupport.credentials import Credentials
     from nbsupport.crypto import MasterKeyring
     from nbsupport.db.models import ConnectionTest
     from nbsupport.fleet.stats.rollups import record_test_in_rollups
-    from nbsupport.keys import add_key, utcnow
+    from nbsupport.keys import add_key
 
     keyring = MasterKeyring.parse(master_keys())
     failed_at = utcnow() - timedelta(hours=1)

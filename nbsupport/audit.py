@@ -5,12 +5,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from nbsupport.clock import utcnow
 from nbsupport.db.models import AuditEvent
-from nbsupport.keys import utcnow
+
+
+class Action(StrEnum):
+    """What an audit row records. The values are the stored strings: the CLI, the pages and the engine write
+    the same ones, so the log reads the same whichever entry point an agent used."""
+
+    KEY_VIEW = "key.view"
+    USER_VIEW = "user.view"
+    TICKET_TRIAGE = "ticket.triage"
+    KEY_RETEST = "key.retest"
+    KEY_PROBE = "key.probe"  # one scope confirmed with one request, no test recorded
+    FLEET_BACKFILL_HEALTH = "fleet.backfill_health"
+    FLEET_BULK_RETEST = "fleet.bulk_retest"
+    FLEET_BULK_RETEST_RESUME = "fleet.bulk_retest_resume"
+    KEY_ADD = "key.add"
+    DEMO_BUILD = "demo.build"
+    DATA_EXPORT = "data.export"
 
 
 @dataclass(frozen=True)
@@ -24,7 +42,7 @@ class Actor:
 def record(
     session: Session,
     actor: Actor,
-    action: str,
+    action: Action,
     *,
     ticket: str = "",
     subject_user_id: int | None = None,
@@ -34,7 +52,7 @@ def record(
     at: datetime | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
-        at=at or utcnow(), actor=actor.email[:320], role=actor.role[:20], action=action[:40],
+        at=at or utcnow(), actor=actor.email[:320], role=actor.role[:20], action=action.value,
         ticket=ticket[:200], subject_user_id=subject_user_id, subject_key_id=subject_key_id,
         result=result[:200], detail=dict(detail or {}),
     )
@@ -67,7 +85,7 @@ class AuditQuery:
     actor: str = ""
     user_id: int | None = None
     key_id: int | None = None
-    actions: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
 

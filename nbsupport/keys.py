@@ -7,13 +7,14 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import ccxt
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from nbsupport import crypto
+from nbsupport.clock import utcnow
 from nbsupport.credentials import Credentials, mask
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, KeyFingerprintCount, User
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
@@ -32,10 +33,6 @@ class KeyInputError(ValueError):
 
 def fingerprint(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def normalise_email(email: str) -> str:

@@ -17,10 +17,10 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
+from nbsupport.clock import utc_day
 from nbsupport.diagnosis import PLATFORM_EGRESS_IP, STRATEGY_SCOPES, Diagnosis
 from nbsupport.guide import FixRow, fix_for, get_fix
 from nbsupport.keys import ROTATION_DAYS
-from nbsupport.timefmt import utc_day
 from nbsupport.venues.labels import permission_labels
 
 EGRESS_MISMATCH_FIX_ID = "console-egress-mismatch"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from nbsupport import crypto
+from nbsupport.clock import utcnow
 from nbsupport.console import Console
 from nbsupport.db.models import EnvelopeKey
-from nbsupport.keys import utcnow
 
 
 @dataclass(frozen=True)

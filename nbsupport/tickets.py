@@ -8,7 +8,7 @@ URLs as the helpdesks show them:
 - Freshdesk: `https://<subdomain>.freshdesk.com/a/tickets/1234` (the current agent UI) and the older
   `https://<subdomain>.freshdesk.com/helpdesk/tickets/1234`
 
-(the forms in issue #11, as agents copy them from the address bar; a helpdesk subdomain is one DNS label).
+(the forms agents copy from the address bar; a helpdesk subdomain is one DNS label).
 
 Anything else is refused with a message fit for the page: an audit row must name a ticket someone can open.
 """

@@ -9,7 +9,7 @@ import streamlit as st
 
 from nbsupport import audit
 from nbsupport.auth import PageId
-from nbsupport.ui.audit_view import ACTIONS, audit_frame, show_table
+from nbsupport.ui.audit_view import audit_frame, show_table
 from nbsupport.ui.exports import csv_download
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.params import ParamError, parse_id
@@ -26,7 +26,7 @@ with page_boundary():
     user_text = c3.text_input("User id")
     key_text = c4.text_input("Key id")
     c5, c6 = st.columns([2, 1])
-    actions = c5.multiselect("Actions", ACTIONS, placeholder="all actions")
+    actions = c5.multiselect("Actions", list(audit.Action), placeholder="all actions")
     days = c6.date_input("Between (UTC days)", value=(), format="YYYY-MM-DD")
     try:
         user_id = parse_id("user", user_text)

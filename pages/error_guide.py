@@ -10,8 +10,9 @@ import streamlit as st
 
 from nbsupport import guide
 from nbsupport.auth import PageId
-from nbsupport.ui.fix_card import escape_markdown, render_fix_card, venue_label
+from nbsupport.ui.fix_card import render_fix_card, venue_label
 from nbsupport.ui.guide_view import render_matches
+from nbsupport.ui.markdown import md_escape
 from nbsupport.ui.session import require
 
 require(PageId.GUIDE)
@@ -22,7 +23,7 @@ linked_id = st.query_params.get("fix")
 if linked_id:
     linked = guide.get_fix(linked_id, table=table)
     if linked is None:
-        shown = escape_markdown(linked_id[:100])
+        shown = md_escape(linked_id[:100])
         st.error(f"No fix with id “{shown}”. The link may be outdated; search the table below.")
     else:
         render_fix_card(linked, link=f"?fix={linked.fix_id}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nbsupport.audit import Action
 from nbsupport.cli import main
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent
@@ -98,7 +99,7 @@ def test_lookup_writes_an_audit_row_per_key_viewed(console: Console, cli_env: di
     assert run_cli(cli_env, "lookup", "ann@example.com").returncode == 0
     with console.session() as session:
         actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.id)]
-    assert actions == ["key.add", "key.view"]
+    assert actions == [Action.KEY_ADD, Action.KEY_VIEW]
 
 
 @pytest.mark.parametrize("command", [("lookup", "ann@example.com"), ("demo", "--users", "5")])

@@ -1,5 +1,5 @@
-"""Key settings that cannot be read after a good balance never fail the key, on any venue with key info
-(issue #12, finding 2): the plan falls back to what it can still learn and says so in a warning."""
+"""Key settings that cannot be read after a good balance never fail the key, on any venue with key info:
+the plan falls back to what it can still learn and says so in a warning."""
 
 from __future__ import annotations
 

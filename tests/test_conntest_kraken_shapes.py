@@ -1,6 +1,6 @@
-"""Kraken's documented shapes, read by the real ccxt clients against the sandbox (issue #12, findings 1
-and 2): the Futures key check's `{general, transfer}` access levels, GetApiKeyInfo's encodings, and key
-settings that cannot be read after the balance call worked."""
+"""Kraken's documented shapes, read by the real ccxt clients against the sandbox: the Futures key check's
+`{general, transfer}` access levels, GetApiKeyInfo's encodings, and key settings that cannot be read after
+the balance call worked."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def check_body(general: str, transfer: str, blocks: list[str] | None = None) -> 
     }
 
 
-# --- finding 1: the Futures key check ----------------------------------------------------------------------
+# --- the Futures key check ----------------------------------------------------------------------------------
 
 
 def test_futures_transfer_full_access_reads_as_withdraw_granted() -> None:
@@ -108,7 +108,7 @@ def test_futures_key_check_refusal_in_the_documented_401_shape_reads_as_refused_
     assert (check.status, check.error) == (401, facts.FUTURES_KEY_CHECK_401_ERROR)
 
 
-# --- finding 2: key settings that cannot be read after a good balance ---------------------------------------
+# --- key settings that cannot be read after a good balance --------------------------------------------------
 
 UNREADABLE = [Fault.HTML_404, Fault.HTML_502, Fault.SERVICE_UNAVAILABLE, Fault.GARBAGE, Fault.TRUNCATED_JSON]
 

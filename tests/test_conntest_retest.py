@@ -13,14 +13,15 @@ import pytest
 from sqlalchemy import func, select, text
 from test_conntest_support import credentials_of, make_key, sandbox_settings
 
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.conntest import ProgressEvent, RetestRefused, TestResult, locks, run_retest, test_history
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import CryptoError, MasterKeyring
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestLease
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
-from nbsupport.keys import KeyInputError, add_key, utcnow
+from nbsupport.keys import KeyInputError, add_key
 from nbsupport.sandbox import SandboxKey, SandboxServer
 
 AGENT = Actor("agent@noonbarbari.test", "agent")
@@ -77,7 +78,7 @@ def test_retest_records_one_test_row_the_keys_last_fields_and_one_audit_event(
         assert (row.last_outcome, row.last_diagnosis) == ("failed", "missing_permission")
         assert row.last_test_at == result.started_at
         assert row.last_permissions["query_closed_orders"] == "missing"
-        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "key.retest")).all()
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == Action.KEY_RETEST)).all()
         assert [(e.actor, e.ticket, e.result, e.subject_key_id) for e in events] == [
             (AGENT.email, "ZD-1234", "missing_permission", key_id)]
         assert events[0].detail["test_id"] == result.test_id

@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import func, select
 from test_conntest_support import credentials_of, make_key, sandbox_settings
 
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.conntest import runs
 from nbsupport.conntest.locks import new_holder
 from nbsupport.console import Console
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import AuditEvent, ConnectionTest, RetestLease, RetestRun
-from nbsupport.keys import KeyInputError, add_key, utcnow
+from nbsupport.keys import KeyInputError, add_key
 from nbsupport.sandbox import Fault, SandboxServer
 
 AGENT = Actor("agent@noonbarbari.test", "agent")
@@ -61,7 +62,7 @@ def count(console: Console, model: type, *where: object) -> int:
 def retest_audit(console: Console, key_id: int) -> list[tuple[str, str, str]]:
     with console.session() as session:
         rows = session.scalars(select(AuditEvent).where(AuditEvent.subject_key_id == key_id,
-                                                        AuditEvent.action == "key.retest")
+                                                        AuditEvent.action == Action.KEY_RETEST)
                                .order_by(AuditEvent.id))
         return [(r.actor, r.ticket, r.result) for r in rows]
 

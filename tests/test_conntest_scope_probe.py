@@ -14,8 +14,9 @@ from sqlalchemy import func, select, text
 from test_conntest_support import TIMEOUT_FAULT_S, TIMEOUT_MS, credentials_of, make_key, paths
 
 from nbsupport import config
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
 from nbsupport.cli import main
+from nbsupport.clock import utcnow
 from nbsupport.conntest import RetestRefused, ScopeProbeResult, probe_scope, run_retest
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
@@ -24,7 +25,7 @@ from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestL
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
 from nbsupport.fleet.backfill.probe import probe_closed_orders
 from nbsupport.fleet.stats.figures import failure_stats
-from nbsupport.keys import KeyInputError, add_key, utcnow
+from nbsupport.keys import KeyInputError, add_key
 from nbsupport.sandbox import Fault, SandboxKey, SandboxServer
 
 AGENT = Actor("agent@noonbarbari.test", "agent")
@@ -61,7 +62,7 @@ def count(console: Console, model: type) -> int:
 
 def probe_events(console: Console) -> list[AuditEvent]:
     with console.session() as session:
-        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "key.probe")))
+        events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == Action.KEY_PROBE)))
         session.expunge_all()
     return events
 

@@ -1,6 +1,6 @@
-"""One truth for errors (issue #12, findings 3 and 4): the guide and the classifier agree, an error with
-several causes lists them all, pasted text is normalised before matching, and order/balance/market errors
-are never answered with a key diagnosis."""
+"""One truth for errors: the guide and the classifier agree, an error with several causes lists them all,
+pasted text is normalised before matching, and order/balance/market errors are never answered with a key
+diagnosis."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from nbsupport.venues import binance, bybit, coinbase, krakenfutures, okx
 from nbsupport.venues.base import ErrorKind
 from nbsupport.vocabulary import CAUSES_BY_KIND, KEY_DIAGNOSES, NOT_A_KEY_PROBLEM, reading
 
-# --- finding 3: the guide answered `EGeneral:Permission denied` with one cause only --------------------
+# --- an error with several causes lists every one, most likely first ----------------------------------------
 
 
 def test_permission_denied_lists_missing_permission_then_ip_with_what_tells_them_apart() -> None:
@@ -32,7 +32,7 @@ def test_permission_denied_lists_missing_permission_then_ip_with_what_tells_them
         assert "allowlist" in match.row.tell_apart
 
 
-# --- finding 4: real-world variants `explain` missed ----------------------------------------------------
+# --- real-world variants of each error, as users paste them -------------------------------------------------
 
 VARIANTS: list[tuple[str, str | None, str]] = [
     ("General:Temporary lockout", "kraken", "kraken-temporary-lockout"),
@@ -248,7 +248,7 @@ def test_every_venue_error_the_classifier_knows_gets_a_compatible_guide_answer(
             assert match.row.diagnosis in CAUSES_BY_KIND[kind], match.row.fix_id
 
 
-# --- the generic guide's bare codes are read as the venue the paste is about (issue #15 merged into #12) ---
+# --- the generic guide's bare codes are read as the venue the paste is about --------------------------------
 
 # (paste, exchange given, fix first, fixes that must not be offered): the venue is given, named, or shown by
 # its error envelope (Bybit `retCode`, OKX string codes, Binance negative integers).

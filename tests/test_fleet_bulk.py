@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import select
 from test_fleet_data import add_test, make_key, make_user
 
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent, ConnectionTest
 from nbsupport.fleet.bulk.batch import bulk_retest
-from nbsupport.fleet.bulk.cohort import ACTION, RESUME_ACTION
 from nbsupport.fleet.bulk.models import RUNNING, BulkError, BulkProgress, VenueBudget
-from nbsupport.keys import utcnow
 
 ADMIN = Actor("lead@noonbarbari.com", "admin")
 
@@ -119,7 +118,7 @@ def fleet(console: Console) -> dict[str, list[int]]:
     return ids
 
 
-def audit_rows(console: Console, action: str) -> list[AuditEvent]:
+def audit_rows(console: Console, action: Action) -> list[AuditEvent]:
     with console.session() as session:
         return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
@@ -149,7 +148,7 @@ def test_every_key_that_failed_in_the_period_is_retested_once_never_two_at_once(
 
 def test_batch_writes_one_audit_row_with_its_plan(console: Console, fleet: dict[str, list[int]]) -> None:
     report = bulk_retest(console, actor=ADMIN, ticket="INC-42", exchange="kraken", retest_fn=FakeEngine())
-    rows = audit_rows(console, ACTION)
+    rows = audit_rows(console, Action.FLEET_BULK_RETEST)
     assert len(rows) == 1
     assert (rows[0].actor, rows[0].ticket, rows[0].result) == (ADMIN.email, "INC-42", report.batch_id)
     assert rows[0].detail["cohort"] == 12 and rows[0].detail["exchange"] == "kraken"
@@ -169,7 +168,7 @@ def test_exchange_and_diagnosis_filters_choose_the_cohort(
 def test_dry_run_tests_nothing_and_writes_no_audit_row(console: Console, fleet: dict[str, list[int]]) -> None:
     engine = FakeEngine()
     report = bulk_retest(console, actor=ADMIN, dry_run=True, retest_fn=engine)
-    assert report.cohort == 16 and engine.calls == [] and audit_rows(console, ACTION) == []
+    assert report.cohort == 16 and engine.calls == [] and audit_rows(console, Action.FLEET_BULK_RETEST) == []
 
 
 def test_interrupted_batch_resumes_without_testing_any_key_twice(
@@ -191,7 +190,8 @@ def test_interrupted_batch_resumes_without_testing_any_key_twice(
     assert not resumed.interrupted and resumed.already_done == report.tested
     assert sorted(first.calls + second.calls) == sorted(fleet["kraken"] + fleet["okx"])
     assert {kw["ticket"] for kw in first.kwargs + second.kwargs} == {f"INC-7 [{report.batch_id}]"}
-    assert len(audit_rows(console, ACTION)) == 1 and len(audit_rows(console, RESUME_ACTION)) == 1
+    assert len(audit_rows(console, Action.FLEET_BULK_RETEST)) == 1
+    assert len(audit_rows(console, Action.FLEET_BULK_RETEST_RESUME)) == 1
 
     third = FakeEngine()
     assert bulk_retest(console, actor=ADMIN, batch_id=report.batch_id, retest_fn=third).tested == 0
@@ -300,9 +300,9 @@ def test_real_engine_bulk_retest_sends_no_overlapping_requests_per_key(sandbox_c
     assert server.max_overlap_per_key() == 1
     with console.session() as session:
         bulk_tests = list(session.scalars(select(ConnectionTest).where(ConnectionTest.trigger == "bulk")))
-        per_key = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "key.retest")))
+        per_key = list(session.scalars(select(AuditEvent).where(AuditEvent.action == Action.KEY_RETEST)))
     assert len(bulk_tests) == 10 and len({t.key_id for t in bulk_tests}) == 10
-    assert len(per_key) == 10 and len(audit_rows(console, ACTION)) == 1
+    assert len(per_key) == 10 and len(audit_rows(console, Action.FLEET_BULK_RETEST)) == 1
 
 
 def test_worker_processes_share_the_cohort_and_report_as_one_batch(sandbox_console: Any) -> None:
@@ -320,7 +320,7 @@ def test_worker_processes_share_the_cohort_and_report_as_one_batch(sandbox_conso
     with console.session() as session:
         bulk_tests = list(session.scalars(select(ConnectionTest).where(ConnectionTest.trigger == "bulk")))
     assert len(bulk_tests) == 10 and len({t.key_id for t in bulk_tests}) == 10
-    (batch,) = audit_rows(console, ACTION)
+    (batch,) = audit_rows(console, Action.FLEET_BULK_RETEST)
     assert batch.detail["processes"] == 2
 
 

@@ -10,12 +10,13 @@ from sqlalchemy import select
 from test_fleet_data import add_orders, add_run, add_test, make_key, make_user
 
 from nbsupport import config
+from nbsupport.audit import Action
 from nbsupport.cli import main
 from nbsupport.cli.fleet_cmd import parse_duration
+from nbsupport.clock import utcnow
 from nbsupport.config import Settings
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent
-from nbsupport.keys import utcnow
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_backfill_health_json_lists_the_flagged_key_and_audits_the_scan(
     ]
     with cli.session() as session:
         audit_row = session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "fleet.backfill_health")
+            select(AuditEvent).where(AuditEvent.action == Action.FLEET_BACKFILL_HEALTH)
         ).one()
     assert audit_row.result == "1 flagged"
 

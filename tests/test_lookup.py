@@ -1,5 +1,5 @@
-"""Search as agents expect (issue #11, observation 9): every query form on SQLite and PostgreSQL, ranking with
-reasons, the one-line error, migration 0004's backfill, and plans that use the search indexes."""
+"""Search as agents expect: every query form on SQLite and PostgreSQL, ranking with reasons, the one-line
+error, migration 0004's backfill, and plans that use the search indexes."""
 
 from __future__ import annotations
 

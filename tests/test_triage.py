@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from nbsupport import audit
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
@@ -317,8 +318,8 @@ def test_cli_triage_reads_stdin_prints_json_and_audits_with_the_ticket(
     with console.session() as session:
         rows = audit.recent(session)
     assert {(r.action, r.ticket, r.subject_key_id) for r in rows} == {
-        ("ticket.triage", "ZD-9", None), ("key.view", "ZD-9", fleet.spot),
-        ("key.view", "ZD-9", fleet.futures)}
+        (Action.TICKET_TRIAGE, "ZD-9", None), (Action.KEY_VIEW, "ZD-9", fleet.spot),
+        (Action.KEY_VIEW, "ZD-9", fleet.futures)}
 
 
 def test_cli_triage_text_output_and_exit_codes(

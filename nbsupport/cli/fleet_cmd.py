@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nbsupport import audit
+from nbsupport.audit import Action
 from nbsupport.cli.common import (
     MAX_ID,
     CliError,
@@ -101,7 +102,7 @@ def _backfill_health(args: argparse.Namespace) -> int:
         audit.record(
             session,
             cli_actor(),
-            "fleet.backfill_health",
+            Action.FLEET_BACKFILL_HEALTH,
             ticket=args.ticket,
             subject_user_id=user_id,
             result=f"{len(findings)} flagged",

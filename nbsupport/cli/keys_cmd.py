@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from nbsupport import audit
+from nbsupport.audit import Action
 from nbsupport.cli.common import CliError, Subparsers, cli_actor, open_console, parse_day, print_json
 from nbsupport.credentials import Credentials
 from nbsupport.keys import add_key, third_credential_name
@@ -48,7 +49,7 @@ def _keys_add(args: argparse.Namespace) -> int:
         row = add_key(session, keyring, user_email=args.user, exchange=args.exchange, credentials=credentials,
                       label=args.label, product=args.product, ip_whitelist=args.ip_whitelist or [],
                       expires_at=expires)
-        audit.record(session, cli_actor(), "key.add", subject_user_id=row.user_id, subject_key_id=row.id,
+        audit.record(session, cli_actor(), Action.KEY_ADD, subject_user_id=row.user_id, subject_key_id=row.id,
                      result="stored")
         payload = {"key_id": row.id, "user_id": row.user_id, "exchange": row.exchange, "product": row.product,
                    "masked_key": f"{row.key_prefix}…{row.key_suffix}", "fingerprint": row.fingerprint[:16]}
@@ -66,8 +67,8 @@ def _lookup(args: argparse.Namespace) -> int:
     with console.session() as session:
         result = lookup(session, args.query)
         for key in result.keys:
-            audit.record(session, cli_actor(), "key.view", subject_user_id=key.user_id, subject_key_id=key.id,
-                         result="lookup")
+            audit.record(session, cli_actor(), Action.KEY_VIEW, subject_user_id=key.user_id,
+                         subject_key_id=key.id, result="lookup")
     if args.json:
         print_json(result.as_dict())
         return 0

@@ -10,12 +10,10 @@ import sys
 from sqlalchemy.orm import Session
 
 from nbsupport import audit
+from nbsupport.audit import Action
 from nbsupport.cli.common import CliError, Subparsers, cli_actor, open_console, print_json
-from nbsupport.timefmt import utc_text
+from nbsupport.clock import utc_text
 from nbsupport.triage import Triage, triage
-
-# The page's action names (nbsupport.ui.trail), which the CLI cannot import without Streamlit.
-TRIAGE_ACTION = "ticket.triage"
 
 
 def register(subparsers: Subparsers) -> None:
@@ -52,10 +50,11 @@ def run_triage(args: argparse.Namespace) -> int:
 def _audit(session: Session, result: Triage, ticket: str) -> None:
     actor = cli_actor()
     outcome, detail = result.audit_summary()
-    audit.record(session, actor, TRIAGE_ACTION, ticket=ticket, result=outcome, detail=detail)
+    audit.record(session, actor, Action.TICKET_TRIAGE, ticket=ticket, result=outcome, detail=detail)
     for user_id, key_id in result.subjects():
-        audit.record(session, actor, "key.view" if key_id is not None else "user.view", ticket=ticket,
-                     subject_user_id=user_id, subject_key_id=key_id, result="triage")
+        action = Action.KEY_VIEW if key_id is not None else Action.USER_VIEW
+        audit.record(session, actor, action, ticket=ticket, subject_user_id=user_id, subject_key_id=key_id,
+                     result="triage")
 
 
 def _print(result: Triage) -> None:

@@ -27,20 +27,18 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from nbsupport.audit import Action
+from nbsupport.clock import utcnow
 from nbsupport.config import Settings
 from nbsupport.conntest.result import RetestRefused
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent, ExchangeKey, RetestLease
-from nbsupport.keys import utcnow
 
 # The longest plan: balance, key settings, five scope probes and a sibling check.
 MAX_PLAN_REQUESTS = 8
 LEASE_MARGIN_S = 10
 # How long a typical full test takes, for the retry hint of a refused caller.
 TYPICAL_TEST_S = 5
-# The audit action of a one-scope probe (nbsupport.conntest.scope_probe).
-PROBE_ACTION = "key.probe"
-
 _HOST = socket.gethostname()[:40]
 # Holders of this process whose test is still running; any other holder of this process is a leftover.
 _RUNNING: set[str] = set()
@@ -165,7 +163,7 @@ def take_lease(
 def _last_contact(session: Session, key_id: int) -> datetime | None:
     tested = session.scalar(select(ExchangeKey.last_test_at).where(ExchangeKey.id == key_id))
     probed = session.scalar(select(func.max(AuditEvent.at)).where(
-        AuditEvent.subject_key_id == key_id, AuditEvent.action == PROBE_ACTION))
+        AuditEvent.subject_key_id == key_id, AuditEvent.action == Action.KEY_PROBE))
     return max((t for t in (tested, probed) if t is not None), default=None)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nbsupport import audit
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
 from nbsupport.conntest.result import KeyMeta, TestResult
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.diagnosis import ScopeState
@@ -69,7 +69,7 @@ def record_result(
     if any(state != ScopeState.UNKNOWN for state in result.permissions.values()):
         row.last_permissions = dict(result.permissions)
     audit.record(
-        session, actor, "key.retest", ticket=ticket, subject_user_id=row.user_id, subject_key_id=row.id,
+        session, actor, Action.KEY_RETEST, ticket=ticket, subject_user_id=row.user_id, subject_key_id=row.id,
         result=result.diagnosis,
         detail={"test_id": test.id, "outcome": result.outcome, "requests": result.requests,
                 "trigger": trigger, "egress_ip": result.egress_ip},

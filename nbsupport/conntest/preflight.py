@@ -11,13 +11,13 @@ import ccxt
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from nbsupport.clock import utc_day
 from nbsupport.config import Settings
 from nbsupport.conntest.classify import EXPIRY_WARNING_DAYS
 from nbsupport.conntest.result import KeyMeta, RetestRefused
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.keys import ROTATION_DAYS
-from nbsupport.timefmt import utc_day
 from nbsupport.venues.base import Venue
 
 VENUE_NOT_SERVED = "venue_not_served"

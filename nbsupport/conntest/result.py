@@ -73,8 +73,8 @@ class TestResult:
     error_text: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """The issue's contract JSON, plus test_id, egress_ip (null when no request left: no route to
-        claim), warnings, steps, started_at, detail, error_source and error_text."""
+        """The `retest --json` contract other tools rely on (README), plus test_id, egress_ip (null when no
+        request left: no route to claim), warnings, steps, started_at, detail, error_source and error_text."""
         return {
             "key_id": self.key_id,
             "outcome": self.outcome,

@@ -29,14 +29,15 @@ from sqlalchemy.orm import Session
 
 import nbsupport.conntest as conntest
 from nbsupport import audit
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.conntest.locks import claim, holder_is_gone, lease_seconds, new_holder, unclaim
 from nbsupport.conntest.result import ProgressEvent, RetestRefused, TestResult
 from nbsupport.console import Console
 from nbsupport.crypto import CryptoError
 from nbsupport.db.engine import DatabaseUnavailable
 from nbsupport.db.models import ExchangeKey, RetestRun
-from nbsupport.keys import KeyInputError, utcnow
+from nbsupport.keys import KeyInputError
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,6 @@ LIVE = (QUEUED, RUNNING)
 WORKERS = 8
 # A queued run may wait for a worker before its test starts; it expires after that and the plan.
 QUEUE_MARGIN_S = 60
-# The audit action of a console re-test attempt (the engine writes the same one with each test row).
-RETEST_ACTION = "key.retest"
 DIED = ("the process running this re-test stopped before it finished (a restart or a crash); nothing "
         "was recorded against the key. Start it again.")
 
@@ -226,7 +225,7 @@ def _give_up(console: Console, run_id: int, actor: Actor, state: str, message: s
 def _audit_attempt(session: Session, run: RetestRun, actor: Actor, result: str) -> None:
     """A run that ended without a test leaves no test row for the engine to audit: the attempt is."""
     key = session.get(ExchangeKey, run.key_id)
-    audit.record(session, actor, RETEST_ACTION, ticket=run.ticket, subject_key_id=run.key_id,
+    audit.record(session, actor, Action.KEY_RETEST, ticket=run.ticket, subject_key_id=run.key_id,
                  subject_user_id=key.user_id if key is not None else None, result=result,
                  detail={"ran": False, "run_id": run.id})
 

@@ -25,11 +25,10 @@ from datetime import datetime
 from typing import Any
 
 from nbsupport import audit
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
 from nbsupport.config import Settings
 from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND
 from nbsupport.conntest.leased import leased_key
-from nbsupport.conntest.locks import PROBE_ACTION
 from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult
 from nbsupport.conntest.runner import Progress, _Run, run_plan
 from nbsupport.console import Console
@@ -196,8 +195,8 @@ def probe_scope(
         test = run_plan(_ScopeRun(key.take_credentials(), key.meta, console.settings, wanted, progress))
         result = ScopeProbeResult.from_test(key_id, wanted, test, via="probe")
         key.record(lambda session, _row: audit.record(
-            session, actor, PROBE_ACTION, ticket=ticket, subject_user_id=key.user_id, subject_key_id=key_id,
-            result=result.diagnosis,
+            session, actor, Action.KEY_PROBE, ticket=ticket, subject_user_id=key.user_id,
+            subject_key_id=key_id, result=result.diagnosis,
             detail={"scope": result.scope, "state": result.state, "outcome": result.outcome,
                     "requests": result.requests, "egress_ip": result.egress_ip},
         ))

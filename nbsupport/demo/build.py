@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from nbsupport import audit
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.engine import DatabaseUnavailable
@@ -252,7 +253,7 @@ def _build(console: Console, keyring: MasterKeyring, spec: DemoSpec, *, reset: b
     mark = time.perf_counter()
     report.practice_keys = store_demo_cast(console, keyring, now)
     with console.session() as session:
-        audit.record(session, DEMO_ACTOR, "demo.build", result=f"{report.users} users",
+        audit.record(session, DEMO_ACTOR, Action.DEMO_BUILD, result=f"{report.users} users",
                      detail={"seed": spec.seed, "users": spec.users, "days": spec.days,
                              "as_of": now.date().isoformat(), "reset": reset})
     phases["practice_keys"] = time.perf_counter() - mark

@@ -7,13 +7,10 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 import streamlit as st
 
+from nbsupport.clock import utc_text
 from nbsupport.db.models import AuditEvent
-from nbsupport.timefmt import utc_text
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
 
-# The actions the console, the engine and the CLI write; the filter offers these, rows may hold others.
-ACTIONS = ["key.view", "user.view", "key.retest", "key.probe", "fleet.backfill_health", "fleet.bulk_retest",
-           "fleet.bulk_retest_resume", "key.add", "demo.build", "data.export"]
 # What happened and to what first: on a laptop screen the result column is visible without scrolling.
 COLUMNS = ["at", "action", "result", "ticket", "actor", "user", "key", "role"]
 

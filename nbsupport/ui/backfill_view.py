@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
+from nbsupport.audit import Action
 from nbsupport.auth import Identity
 from nbsupport.config import get_settings
 from nbsupport.console import Console
@@ -17,13 +18,13 @@ from nbsupport.fleet.backfill.fixes import fix_heading
 from nbsupport.fleet.backfill.health import backfill_health
 from nbsupport.guide import get_fix
 from nbsupport.replies import in_egress_words
-from nbsupport.ui.badges import md_escape
 from nbsupport.ui.diagnosis_card import guide_link
 from nbsupport.ui.exports import csv_download
 from nbsupport.ui.fix_card import reply_block
 from nbsupport.ui.key_card import venue_name
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
-from nbsupport.ui.trail import BACKFILL_VIEW, record_view
+from nbsupport.ui.markdown import md_escape
+from nbsupport.ui.trail import record_view
 
 if TYPE_CHECKING:
     from nbsupport.fleet.backfill.causes import BackfillFinding
@@ -122,7 +123,7 @@ def show_findings(console: Console, identity: Identity, *, user_id: int | None, 
     with console.session() as session:
         findings = backfill_health(session, user_id=user_id, days=days,
                                    include_non_customer=include_non_customer)
-    record_view(console, identity, BACKFILL_VIEW, user_id=user_id,
+    record_view(console, identity, Action.FLEET_BACKFILL_HEALTH, user_id=user_id,
                 result=f"{len(findings)} flagged",
                 detail={"days": days, "scope": scope, "include_non_customer": include_non_customer})
     if not findings:

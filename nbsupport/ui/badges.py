@@ -11,29 +11,17 @@ from dataclasses import dataclass
 
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
 from nbsupport.keys import ROTATION_DAYS, KeyView
+from nbsupport.ui.markdown import md_escape
 
 ROTATION_WARN_DAYS = ROTATION_DAYS - 14
 EXPIRY_RED_DAYS = 7
 EXPIRY_ORANGE_DAYS = 30
-
-_MD_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]()#+-.!|<>:$~"})
 
 
 @dataclass(frozen=True)
 class Badge:
     label: str
     color: str  # red | orange | yellow | green | blue | gray | violet
-
-
-def md_escape(text: str) -> str:
-    """Plain text for st.markdown: a key label or email must not become a link or a badge."""
-    return text.translate(_MD_SPECIAL).replace("\n", " ")
-
-
-def md_code(text: str) -> str:
-    """Text as a code span: emails stay plain text (Markdown would turn them into mailto links)."""
-    flat = text.replace("`", "'").replace("\n", " ")
-    return f"`{flat}`"
 
 
 def markdown(badges: Iterable[Badge]) -> str:

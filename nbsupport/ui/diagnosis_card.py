@@ -8,8 +8,8 @@ import streamlit as st
 
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.guide import FixRow, fix_for
-from nbsupport.ui.badges import md_escape
 from nbsupport.ui.fix_card import render_fix_card
+from nbsupport.ui.markdown import md_code
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,6 @@ def show_diagnosis(diagnosis: str | None, exchange: str | None, *, reply: str | 
         return
     row = fix_row(diagnosis, exchange)
     if row is None:
-        st.warning(f"Diagnosis `{md_escape(diagnosis)}`: no matching entry in the error guide.")
+        st.warning(f"Diagnosis {md_code(diagnosis)}: no matching entry in the error guide.")
         return
     render_fix_card(row, link=guide_link(row.fix_id), reply=reply)

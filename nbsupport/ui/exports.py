@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from nbsupport.audit import Action
 from nbsupport.auth import Identity
 from nbsupport.console import Console
-from nbsupport.ui.trail import EXPORT, current_ticket, record_event
+from nbsupport.ui.trail import current_ticket, record_event
 
 ICON = ":material/download:"
 CSV = "text/csv"
@@ -33,8 +34,8 @@ class Export:
     user_id: int | None = None
 
     def record(self, rows: int) -> None:
-        record_event(self.console, self.identity, EXPORT, ticket=self.ticket, user_id=self.user_id,
-                     result=f"{rows:,} row(s)",
+        record_event(self.console, self.identity, Action.DATA_EXPORT, ticket=self.ticket,
+                     user_id=self.user_id, result=f"{rows:,} row(s)",
                      detail={"table": self.table, "rows": rows, "file": self.file_name})
 
     def deferred(self, make: Callable[[], pd.DataFrame]) -> Callable[[], str]:

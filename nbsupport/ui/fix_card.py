@@ -2,42 +2,20 @@
 
 Shared by the error-guide page (pasted error -> best match) and the key-detail page (connection-test
 diagnosis -> `fix_for`). Guide text is trusted Markdown shipped in the package; anything a user pasted
-goes through `escape_markdown` or `st.code`, never through HTML. Every card speaks of the configured egress
-address (`NBSUPPORT_EGRESS_IP`), never the guide's default one.
+goes through `nbsupport.ui.markdown` or `st.code`, never through HTML. Every card speaks of the configured
+egress address (`NBSUPPORT_EGRESS_IP`), never the guide's default one.
 """
 
 from __future__ import annotations
-
-import re
-import unicodedata
 
 import streamlit as st
 
 from nbsupport.config import get_settings
 from nbsupport.guide import GENERIC_VENUE, FixRow, Match
 from nbsupport.replies import with_egress_ip
+from nbsupport.ui.markdown import md_code, md_escape
 
 HIGHLIGHT_CONTEXT_CHARS = 80
-# CommonMark lets a backslash escape any ASCII punctuation; escaping all of it is simplest and safe.
-_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def escape_markdown(text: str) -> str:
-    """Pasted text as inert Markdown: no HTML, links, emphasis or math; control characters dropped."""
-    cleaned = "".join(
-        " " if ch.isspace() else "\ufffd" if unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch
-        for ch in text
-    )
-    return _MD_PUNCTUATION.sub(r"\\\1", _WHITESPACE.sub(" ", cleaned))
-
-
-def code_span(text: str) -> str:
-    """`text` as a Markdown code span, whatever backticks it holds (its content is never parsed)."""
-    flat = _WHITESPACE.sub(" ", "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in text))
-    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
-    fence = "`" * (longest + 1)
-    return f"{fence} {flat} {fence}"
 
 
 def highlight_markdown(text: str, span: tuple[int, int], context: int = HIGHLIGHT_CONTEXT_CHARS) -> str:
@@ -47,7 +25,7 @@ def highlight_markdown(text: str, span: tuple[int, int], context: int = HIGHLIGH
     after = text[end : end + context]
     prefix = "…" if start > context else ""
     suffix = "…" if end + context < len(text) else ""
-    return f"{prefix}{escape_markdown(before)}{code_span(text[start:end])}{escape_markdown(after)}{suffix}"
+    return f"{prefix}{md_escape(before)}{md_code(text[start:end])}{md_escape(after)}{suffix}"
 
 
 def venue_label(venue: str) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 from nbsupport.guide import Match, causes_of_best
-from nbsupport.ui.fix_card import escape_markdown, render_fix_card
+from nbsupport.ui.fix_card import render_fix_card
+from nbsupport.ui.markdown import md_escape
 
 
 def render_matches(matches: list[Match], pasted: str) -> None:
@@ -18,10 +19,10 @@ def render_matches(matches: list[Match], pasted: str) -> None:
     causes = causes_of_best(matches)
     best = causes[0]
     if not best.row.key_problem:
-        st.success(f"Not a key problem: the key works; this error is for {escape_markdown(best.row.team)}.")
+        st.success(f"Not a key problem: the key works; this error is for {md_escape(best.row.team)}.")
     if len(causes) > 1:
         st.warning(
-            f"“{escape_markdown(best.matched_text)}” has {len(causes)} possible causes, most likely first "
+            f"“{md_escape(best.matched_text)}” has {len(causes)} possible causes, most likely first "
             "for this venue. A re-test of the key tells them apart."
         )
     for match in causes:

@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
+from nbsupport.clock import utc_day, utc_text
 from nbsupport.keys import KeyView
 from nbsupport.lookup import UserCard
-from nbsupport.timefmt import utc_day, utc_text
 from nbsupport.ui import badges
-from nbsupport.ui.badges import md_code, md_escape
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
+from nbsupport.ui.markdown import md_code, md_escape
 
 VENUE_NAMES = {"kraken": "Kraken", "krakenfutures": "Kraken Futures"}
 

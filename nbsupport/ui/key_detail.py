@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nbsupport import conntest
+from nbsupport.audit import Action
 from nbsupport.auth import Identity, can_view_key
 from nbsupport.conntest import TestRecord
 from nbsupport.console import Console
@@ -16,7 +17,7 @@ from nbsupport.ui.diagnosis_card import show_diagnosis
 from nbsupport.ui.key_card import key_card
 from nbsupport.ui.retest import retest_panel
 from nbsupport.ui.timeline import history_chart, history_frame
-from nbsupport.ui.trail import KEY_VIEW, record_view
+from nbsupport.ui.trail import record_view
 
 HISTORY_LIMIT = 50
 # Session state: the key this session last opened on the key page.
@@ -70,7 +71,7 @@ def render_key(console: Console, identity: Identity, key_id: int, user_id: int |
         st.warning(f"No key {key_id}{owner}. Check the id in the ticket link, or search on the lookup page.")
         return False
     view, _user = found
-    record_view(console, identity, KEY_VIEW, user_id=view.user_id, key_id=view.id, result="detail",
+    record_view(console, identity, Action.KEY_VIEW, user_id=view.user_id, key_id=view.id, result="detail",
                 detail={"last_outcome": view.last_outcome})
     key_card(view)
     copy_key_link(view.id)

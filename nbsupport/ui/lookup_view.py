@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from nbsupport.audit import Action
 from nbsupport.auth import Identity
 from nbsupport.console import Console
 from nbsupport.lookup import LookupResult, lookup
@@ -16,7 +17,7 @@ from nbsupport.ui.key_card import keys_table, user_card, venue_name
 from nbsupport.ui.key_detail import render_key
 from nbsupport.ui.links import user_link_column, user_url
 from nbsupport.ui.params import parse_id
-from nbsupport.ui.trail import KEY_VIEW, USER_VIEW, record_views
+from nbsupport.ui.trail import record_views
 
 MAX_USER_CARDS = 1  # one user: the card; more: a ranked table, each row a link to that user
 QUERY_KEY = "lookup_query"  # the search box's widget state
@@ -82,10 +83,10 @@ def record(console: Console, identity: Identity, result: LookupResult) -> None:
     and one per matched user who has no key in the results."""
     detail = {"query": result.query.kind}
     with_keys = {k.user_id for k in result.keys}
-    record_views(console, identity, KEY_VIEW, [(k.user_id, k.id) for k in result.keys],
+    record_views(console, identity, Action.KEY_VIEW, [(k.user_id, k.id) for k in result.keys],
                  result="lookup", detail=detail)
     keyless = [(u.id, None) for u in result.users if u.id not in with_keys]
-    record_views(console, identity, USER_VIEW, keyless, result="lookup", detail=detail)
+    record_views(console, identity, Action.USER_VIEW, keyless, result="lookup", detail=detail)
 
 
 def users_table(result: LookupResult) -> None:

@@ -13,11 +13,11 @@ from datetime import datetime
 import streamlit as st
 
 from nbsupport.auth import Identity, can_retest
+from nbsupport.clock import utc_text, utcnow
 from nbsupport.conntest import runs
 from nbsupport.console import Console
-from nbsupport.keys import KeyInputError, KeyView, utcnow
-from nbsupport.timefmt import utc_text
-from nbsupport.ui.badges import md_escape
+from nbsupport.keys import KeyInputError, KeyView
+from nbsupport.ui.markdown import md_escape
 from nbsupport.ui.timeline import progress_line, verdict
 from nbsupport.ui.trail import current_ticket
 

@@ -9,10 +9,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from nbsupport.clock import utc_text
 from nbsupport.diagnosis import Scope, ScopeState
-from nbsupport.timefmt import utc_text
-from nbsupport.ui.badges import md_escape
 from nbsupport.ui.fix_card import reply_block
+from nbsupport.ui.markdown import md_escape
 
 OUTCOMES = ["ok", "warning", "failed"]
 OUTCOME_PALETTE = ["#21a366", "#f0a202", "#d33a2c"]

@@ -1,9 +1,5 @@
 """The session's ticket, and audit rows for what a page shows, written once per session and subject rather
-than on every rerun.
-
-Action names follow the CLI's (`key.view`, `key.retest`, `fleet.backfill_health`), so the audit log reads
-the same whichever entry point an agent used.
-"""
+than on every rerun."""
 
 from __future__ import annotations
 
@@ -13,19 +9,13 @@ from contextlib import suppress
 import streamlit as st
 
 from nbsupport import audit
+from nbsupport.audit import Action
 from nbsupport.auth import Identity
 from nbsupport.console import Console
 from nbsupport.tickets import TicketError, parse_ticket
 
 _SEEN = "_nbsupport_audited"
 TICKET_KEY = "ticket"
-
-KEY_VIEW = "key.view"
-USER_VIEW = "user.view"
-KEY_RETEST = "key.retest"
-BACKFILL_VIEW = "fleet.backfill_health"
-TRIAGE = "ticket.triage"
-EXPORT = "data.export"
 
 
 def current_ticket() -> str:
@@ -63,7 +53,7 @@ def prefill_ticket(text: str | None) -> None:
 def record_views(
     console: Console,
     identity: Identity,
-    action: str,
+    action: Action,
     subjects: Sequence[tuple[int | None, int | None]],
     *,
     result: str = "",
@@ -86,7 +76,7 @@ def record_views(
 def record_event(
     console: Console,
     identity: Identity,
-    action: str,
+    action: Action,
     *,
     ticket: str,
     user_id: int | None = None,
@@ -101,7 +91,7 @@ def record_event(
 def _write(
     console: Console,
     identity: Identity,
-    action: str,
+    action: Action,
     subjects: Sequence[tuple[int | None, int | None]],
     *,
     ticket: str,
@@ -117,7 +107,7 @@ def _write(
 def record_view(
     console: Console,
     identity: Identity,
-    action: str,
+    action: Action,
     *,
     user_id: int | None = None,
     key_id: int | None = None,

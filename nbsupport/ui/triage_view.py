@@ -2,7 +2,7 @@
 way to its re-test, the drafted reply, the matched users and keys (linked), and what each error line means.
 
 Everything the customer wrote is shown inert: error lines in code blocks, facts through the one Markdown
-escaper (`badges.md_escape` / `md_code`). Guide titles and causes are the package's own Markdown.
+escaper (`nbsupport.ui.markdown`). Guide titles and causes are the package's own Markdown.
 """
 
 from __future__ import annotations
@@ -10,16 +10,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from nbsupport.audit import Action
 from nbsupport.auth import Identity, can_view_key
+from nbsupport.clock import utc_text
 from nbsupport.console import Console
-from nbsupport.timefmt import utc_text
 from nbsupport.triage import ErrorLine, TicketFacts, Triage, mask_keys, triage
-from nbsupport.ui.badges import markdown, md_code, md_escape, outcome_badge
+from nbsupport.ui.badges import markdown, outcome_badge
 from nbsupport.ui.diagnosis_card import guide_link
 from nbsupport.ui.fix_card import venue_label
 from nbsupport.ui.key_card import venue_name
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
-from nbsupport.ui.trail import KEY_VIEW, TICKET_KEY, TRIAGE, USER_VIEW, current_ticket, record_views
+from nbsupport.ui.markdown import md_code, md_escape
+from nbsupport.ui.trail import TICKET_KEY, current_ticket, record_views
 
 PASTE_KEY = "triage_paste"
 MASKED_KEY = "_triage_masked"
@@ -64,12 +66,12 @@ def record(console: Console, identity: Identity, result: Triage) -> None:
     the session ticket."""
     subjects = result.subjects()
     detail = {"query": "triage"}
-    record_views(console, identity, KEY_VIEW, [s for s in subjects if s[1] is not None], result="triage",
-                 detail=detail)
-    record_views(console, identity, USER_VIEW, [s for s in subjects if s[1] is None], result="triage",
-                 detail=detail)
+    record_views(console, identity, Action.KEY_VIEW, [s for s in subjects if s[1] is not None],
+                 result="triage", detail=detail)
+    record_views(console, identity, Action.USER_VIEW, [s for s in subjects if s[1] is None],
+                 result="triage", detail=detail)
     outcome, summary = result.audit_summary()
-    record_views(console, identity, TRIAGE, [(None, None)], result=outcome, detail=summary)
+    record_views(console, identity, Action.TICKET_TRIAGE, [(None, None)], result=outcome, detail=summary)
 
 
 def show(console: Console, identity: Identity, result: Triage) -> None:

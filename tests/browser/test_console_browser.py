@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from nbsupport.audit import Action
 from nbsupport.config import Settings
 from nbsupport.console import Console as Handle
 from nbsupport.db.models import AuditEvent
@@ -108,8 +109,8 @@ def test_lookup_then_retest_against_the_sandbox(page: Any, console_server: Conso
     finally:
         db.close()
     actions = {(r.action, r.actor, r.ticket) for r in rows}
-    assert ("key.retest", ADMIN, "ZD-2001") in actions
-    assert ("key.view", ADMIN, "ZD-2001") in actions
+    assert (Action.KEY_RETEST, ADMIN, "ZD-2001") in actions
+    assert (Action.KEY_VIEW, ADMIN, "ZD-2001") in actions
     assert all(r.subject_user_id == user_id for r in rows)
 
 

@@ -1,6 +1,6 @@
-"""Fleet views in a real browser, as an analyst and an admin meet them (issue #13): practice keys stay out
-of fleet figures until asked, the audit search finds an old ticket, a bulk batch can be followed and is
-not launched twice."""
+"""Fleet views in a real browser, as an analyst and an admin meet them: practice keys stay out of fleet
+figures until asked, the audit search finds an old ticket, a bulk batch can be followed and is not launched
+twice."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from nbsupport import audit
+from nbsupport.audit import Action
+from nbsupport.clock import utcnow
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.fleet.stats.rollups import record_test_in_rollups
-from nbsupport.keys import utcnow
 from tests.browser.conftest import Console
 from tests.browser.test_console_browser import check, handle, heading, practice_key, settle
 
@@ -87,10 +88,10 @@ def test_the_audit_search_finds_a_ticket_behind_newer_events(page: Any, console_
     start = utcnow() - timedelta(hours=3)
     try:
         with db.session() as session:
-            audit.record(session, agent, "key.retest", ticket="ZD-1001", subject_key_id=1,
+            audit.record(session, agent, Action.KEY_RETEST, ticket="ZD-1001", subject_key_id=1,
                          result="exchange_unavailable", at=start)
             for minute in range(1, 121):
-                audit.record(session, agent, "key.view", ticket=f"ZD-{5000 + minute}", subject_key_id=2,
+                audit.record(session, agent, Action.KEY_VIEW, ticket=f"ZD-{5000 + minute}", subject_key_id=2,
                              at=start + timedelta(minutes=minute))
     finally:
         db.close()
@@ -147,7 +148,7 @@ def test_a_bulk_batch_shows_every_key_and_start_disarms_when_it_ends(
     db = handle(console_server)
     try:
         with db.session() as session:
-            exports = audit.search(session, audit.AuditQuery(actions=("data.export",))).events
+            exports = audit.search(session, audit.AuditQuery(actions=(Action.DATA_EXPORT,))).events
     finally:
         db.close()
     assert [(e.ticket, e.detail.get("table")) for e in exports] == [("ZD-2005", "bulk_retest_results")]

@@ -1,4 +1,5 @@
-"""Issue #11 observations 1, 2, 3, 8 and the key part of 9, in real Chromium, as an agent meets them.
+"""A re-test followed to its verdict, denials in words and the session's ticket, in real Chromium, as an
+agent meets them.
 
 The console here runs as an agent against its own sandbox, whose timeout fault hangs longer than the
 client waits (`CLIENT_TIMEOUT_MS`): time for a person to click again, press Stop, leave the page or reload
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from nbsupport.audit import Action
 from nbsupport.config import Settings
 from nbsupport.console import Console as Handle
 from nbsupport.credentials import Credentials
@@ -184,7 +186,7 @@ def test_a_second_click_during_a_slow_retest_attaches_to_it_and_shows_its_verdic
     check(visitor, "61-second-click-verdict")
     text = body(visitor)
     assert "Re-test refused" not in text and "network_error" in text
-    retests = [r for r in audit_rows(agent_console, key_id) if r.action == "key.retest"]
+    retests = [r for r in audit_rows(agent_console, key_id) if r.action == Action.KEY_RETEST]
     assert [(r.ticket, r.result) for r in retests] == [("ZD-1101", "network_error")]
 
 
@@ -305,7 +307,7 @@ def test_the_sidebar_ticket_is_normalised_and_used_by_the_view_and_the_retest(
     wait_finished(visitor)
     check(visitor, "71-ticket-used")
     rows = [(r.action, r.ticket) for r in audit_rows(agent_console, key_id)]
-    assert ("key.view", "ZD-9998") in rows and ("key.retest", "ZD-9998") in rows
+    assert (Action.KEY_VIEW, "ZD-9998") in rows and (Action.KEY_RETEST, "ZD-9998") in rows
     assert all(ticket == "ZD-9998" for _, ticket in rows), rows
 
 

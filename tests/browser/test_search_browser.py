@@ -1,6 +1,6 @@
-"""Observation 9 of issue #11 in a real browser: search finds a demo user by full name, surname, the part of
-the email before the @, the domain and a lower-case key fragment; the search and the open key survive a trip
-to another page and a reload."""
+"""Search in a real browser: it finds a demo user by full name, surname, the part of the email before the @,
+the domain and a lower-case key fragment; the search and the open key survive a trip to another page and a
+reload."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from nbsupport.audit import Action
 from nbsupport.db.models import AuditEvent, ExchangeKey, User
 from tests.browser.conftest import Console
 from tests.browser.test_console_browser import check, handle, heading, settle
@@ -62,7 +63,7 @@ def times_listed(console: Console, key_id: int) -> int:
     try:
         with db.session() as s:
             return int(s.scalar(select(func.count()).select_from(AuditEvent).where(
-                AuditEvent.action == "key.view", AuditEvent.subject_key_id == key_id,
+                AuditEvent.action == Action.KEY_VIEW, AuditEvent.subject_key_id == key_id,
                 AuditEvent.result == "lookup")) or 0)
     finally:
         db.close()

@@ -1,6 +1,6 @@
-"""Honest results in a real browser (issue #11, observations 4-7 and demo honesty), on a console started as
-`scripts/run` starts it: the sandbox behind an egress proxy that leaves from 127.0.0.2, which is also the
-configured NBSUPPORT_EGRESS_IP, so a hard-coded platform address on screen cannot pass for the right one."""
+"""Honest results in a real browser, the demo's included, on a console started as `scripts/run` starts it:
+the sandbox behind an egress proxy that leaves from 127.0.0.2, which is also the configured
+NBSUPPORT_EGRESS_IP, so a hard-coded platform address on screen cannot pass for the right one."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from nbsupport.audit import Action
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey
 from nbsupport.diagnosis import KRAKEN_SCOPE_LABELS, PLATFORM_EGRESS_IP, STRATEGY_SCOPES, Scope
 from nbsupport.sandbox import EgressProxy, SandboxServer
@@ -127,7 +128,7 @@ def test_a_demo_key_of_a_venue_the_sandbox_does_not_serve_is_refused_plainly_and
             after = session.scalar(select(func.count()).select_from(ConnectionTest)
                                    .where(ConnectionTest.key_id == key_id))
             audits = list(session.scalars(select(AuditEvent).where(AuditEvent.subject_key_id == key_id,
-                                                                   AuditEvent.action == "key.retest")))
+                                                                   AuditEvent.action == Action.KEY_RETEST)))
     finally:
         db.close()
     assert after == before

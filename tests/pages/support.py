@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from nbsupport.audit import Action
 from nbsupport.conntest import runs
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
@@ -131,7 +132,7 @@ def assert_no_secret(at: AppTest) -> None:
         assert secret not in text
 
 
-def audit_rows(console: Console, action: str | None = None) -> list[AuditEvent]:
+def audit_rows(console: Console, action: Action | None = None) -> list[AuditEvent]:
     with console.session() as s:
         query = select(AuditEvent).order_by(AuditEvent.id)
         if action:

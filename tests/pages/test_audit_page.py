@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nbsupport import audit
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from tests.pages.support import messages, open_app, text_field
 
@@ -19,10 +20,10 @@ AUDIT = "pages/audit_log.py"
 def trail(console: Console) -> None:
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     rows = [
-        ("ann.agent@nb.test", "agent", "key.view", "ZD-1", 7, 70, "lookup"),
-        ("ann.agent@nb.test", "agent", "key.retest", "ZD-1", 7, 70, "missing_permission"),
-        ("bo.agent@nb.test", "agent", "key.view", "ZD-2", 8, 80, "detail"),
-        ("root@nb.test", "admin", "fleet.bulk_retest", "INC-9", None, None, "bulk-20260105T090300-abcd"),
+        ("ann.agent@nb.test", "agent", Action.KEY_VIEW, "ZD-1", 7, 70, "lookup"),
+        ("ann.agent@nb.test", "agent", Action.KEY_RETEST, "ZD-1", 7, 70, "missing_permission"),
+        ("bo.agent@nb.test", "agent", Action.KEY_VIEW, "ZD-2", 8, 80, "detail"),
+        ("root@nb.test", "admin", Action.FLEET_BULK_RETEST, "INC-9", None, None, "bulk-20260105T090300-abcd"),
     ]
     with console.session() as s:
         for minute, (email, role, action, ticket, user, key, result) in enumerate(rows):
@@ -48,10 +49,10 @@ def shown(at: AppTest) -> list[tuple[str, str, str]]:
 def test_admin_sees_the_trail_newest_first_with_a_csv(sign_in: Callable[[str], str]) -> None:
     at = audit_page(sign_in)
     assert shown(at) == [
-        ("root@nb.test", "fleet.bulk_retest", "INC-9"),
-        ("bo.agent@nb.test", "key.view", "ZD-2"),
-        ("ann.agent@nb.test", "key.retest", "ZD-1"),
-        ("ann.agent@nb.test", "key.view", "ZD-1"),
+        ("root@nb.test", Action.FLEET_BULK_RETEST, "INC-9"),
+        ("bo.agent@nb.test", Action.KEY_VIEW, "ZD-2"),
+        ("ann.agent@nb.test", Action.KEY_RETEST, "ZD-1"),
+        ("ann.agent@nb.test", Action.KEY_VIEW, "ZD-1"),
     ]
     frame = at.dataframe[0].value
     assert list(frame.columns) == ["at", "action", "result", "ticket", "actor", "user", "key", "role"]
@@ -61,7 +62,7 @@ def test_admin_sees_the_trail_newest_first_with_a_csv(sign_in: Callable[[str], s
 @pytest.mark.usefixtures("trail")
 def test_empty_cells_are_blank_and_ids_are_links(sign_in: Callable[[str], str]) -> None:
     frame = audit_page(sign_in).dataframe[0].value
-    bulk = frame[frame["action"] == "fleet.bulk_retest"].iloc[0]
+    bulk = frame[frame["action"] == Action.FLEET_BULK_RETEST].iloc[0]
     assert (bulk["user"], bulk["key"]) == ("", "")
     assert "None" not in frame.to_csv(index=False)
     view = frame[frame["ticket"] == "ZD-2"].iloc[0]
@@ -75,14 +76,14 @@ def test_a_ticket_is_found_behind_more_than_a_page_of_newer_events(
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
     agent = audit.Actor("ann.agent@nb.test", "agent")
     with console.session() as s:
-        audit.record(s, agent, "key.retest", ticket="ZD-1001", subject_key_id=5, result="ok", at=start)
+        audit.record(s, agent, Action.KEY_RETEST, ticket="ZD-1001", subject_key_id=5, result="ok", at=start)
         for minute in range(1, 251):
-            audit.record(s, agent, "key.view", ticket=f"ZD-{2000 + minute}", subject_key_id=6,
+            audit.record(s, agent, Action.KEY_VIEW, ticket=f"ZD-{2000 + minute}", subject_key_id=6,
                          at=start + timedelta(minutes=minute))
     at = audit_page(sign_in)
     assert len(at.dataframe[0].value) == 100
     text_field(at, "Ticket starts with").set_value("zd-1001").run()
-    assert shown(at) == [("ann.agent@nb.test", "key.retest", "ZD-1001")]
+    assert shown(at) == [("ann.agent@nb.test", Action.KEY_RETEST, "ZD-1001")]
     text_field(at, "Ticket starts with").set_value("").run()
     next(n for n in at.number_input if n.label == "Page").set_value(3).run()
     assert len(at.dataframe[0].value) == 51 and shown(at)[-1][2] == "ZD-1001"
@@ -92,16 +93,18 @@ def test_a_ticket_is_found_behind_more_than_a_page_of_newer_events(
 def test_filters_by_actor_key_action_and_ticket(sign_in: Callable[[str], str]) -> None:
     at = audit_page(sign_in)
     text_field(at, "Actor email").set_value("ANN.agent@nb.test ").run()
-    assert [a for _, a, _ in shown(at)] == ["key.retest", "key.view"]
-    next(m for m in at.multiselect if m.label == "Actions").set_value(["key.retest"]).run()
-    assert shown(at) == [("ann.agent@nb.test", "key.retest", "ZD-1")]
+    assert [a for _, a, _ in shown(at)] == [Action.KEY_RETEST, Action.KEY_VIEW]
+    actions = next(m for m in at.multiselect if m.label == "Actions")
+    assert actions.options == [action.value for action in Action]  # every action anyone writes
+    actions.set_value([Action.KEY_RETEST]).run()
+    assert shown(at) == [("ann.agent@nb.test", Action.KEY_RETEST, "ZD-1")]
     text_field(at, "Actor email").set_value("").run()
     next(m for m in at.multiselect if m.label == "Actions").set_value([]).run()
     text_field(at, "Key id").set_value("80").run()
-    assert shown(at) == [("bo.agent@nb.test", "key.view", "ZD-2")]
+    assert shown(at) == [("bo.agent@nb.test", Action.KEY_VIEW, "ZD-2")]
     text_field(at, "Key id").set_value("").run()
     text_field(at, "Ticket starts with").set_value("inc-").run()
-    assert shown(at) == [("root@nb.test", "fleet.bulk_retest", "INC-9")]
+    assert shown(at) == [("root@nb.test", Action.FLEET_BULK_RETEST, "INC-9")]
 
 
 @pytest.mark.usefixtures("trail")

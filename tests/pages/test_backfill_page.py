@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import BackfillRun, ExchangeKey, PlacedOrdersDay
 from nbsupport.keys import add_key
 from nbsupport.ui.links import key_url, user_url
-from nbsupport.ui.trail import EXPORT
 from tests.pages.support import (
     EMAILS,
     SECRET,
@@ -72,9 +72,9 @@ def test_a_users_empty_backfills_are_flagged_with_evidence_and_the_fix(
     assert row["orders placed in windows"] > 0 and row["closed orders fetched"] == 0
     assert at.code and at.code[0].value  # the copy-ready customer reply
     text = "".join(m.value for m in at.markdown)
-    assert "#### Grant Query Closed Orders & Trades" in text  # the heading names the fix
+    assert "#### Grant Query Closed Orders \\& Trades" in text  # the heading names the fix
     assert "Likely missing Query Closed Orders" in text
-    rows = audit_rows(console, "fleet.backfill_health")
+    rows = audit_rows(console, Action.FLEET_BACKFILL_HEALTH)
     assert [(r.actor, r.subject_user_id, r.result) for r in rows] == [
         (EMAILS["agent"], empty_backfills.user_id, "1 flagged")]
     assert_no_secret(at)
@@ -88,7 +88,7 @@ def test_downloading_the_flagged_keys_is_audited_with_the_ticket_and_the_user(
     next(b for b in at.download_button if b.label == "Download every flagged key (CSV)").click()
     at.run()
     assert not at.exception
-    rows = audit_rows(console, EXPORT)
+    rows = audit_rows(console, Action.DATA_EXPORT)
     assert [(r.actor, r.ticket, r.subject_user_id, r.detail["table"], r.detail["rows"]) for r in rows] == [
         (EMAILS["agent"], "ZD-4242", empty_backfills.user_id, "backfill_health", 1)]
 
@@ -112,7 +112,7 @@ def test_fleet_wide_lists_every_flagged_key(empty_backfills: Seeded, console: Co
     at.button_group[0].set_value("Fleet-wide").run()
     assert not at.exception
     assert list(at.dataframe[0].value["key"]) == [key_url(empty_backfills.key_id)]
-    assert audit_rows(console, "fleet.backfill_health")[0].subject_user_id is None
+    assert audit_rows(console, Action.FLEET_BACKFILL_HEALTH)[0].subject_user_id is None
 
 
 @pytest.mark.usefixtures("app_env", "seeded")

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.ui.bulk_view import in_flight_frame
 from nbsupport.ui.links import key_url
-from nbsupport.ui.trail import EXPORT
 from tests.pages.fake_engine import FakeEngine
 from tests.pages.support import EMAILS, Seeded, audit_rows, messages, open_app, set_ticket, text_field
 
@@ -59,7 +59,7 @@ def test_preview_then_run_tests_the_failed_keys_with_ticket_and_batch(
         (seeded.key_id, "bulk", EMAILS["admin"])]
     assert engine.calls[0]["ticket"].startswith("ZD-77 [bulk-")
     assert (metric(at, "Cohort"), metric(at, "Red"), metric(at, "Refused")) == ("1", "1", "0")
-    batches = audit_rows(console, "fleet.bulk_retest")
+    batches = audit_rows(console, Action.FLEET_BULK_RETEST)
     assert [(b.actor, b.ticket) for b in batches] == [(EMAILS["admin"], "ZD-77")]
     assert batches[0].result in "".join(c.value for c in at.caption)
 
@@ -123,7 +123,7 @@ def test_results_list_every_key_with_its_link_diagnosis_and_a_csv(
         [key_url(seeded.key_id), "red", "missing_permission"]]
     next(b for b in at.download_button if b.label == "Results (CSV)").click()
     at.run()
-    exports = audit_rows(console, EXPORT)
+    exports = audit_rows(console, Action.DATA_EXPORT)
     assert [(e.actor, e.ticket, e.detail["table"], e.detail["rows"]) for e in exports] == [
         (EMAILS["admin"], "ZD-78", "bulk_retest_results", 1)]
 

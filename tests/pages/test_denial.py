@@ -1,5 +1,5 @@
 """Denial in words: a role that may not open a page or a key link is told its role, whom the page is for,
-and which pages it may open (issue #11, observation 8)."""
+and which pages it may open."""
 
 from __future__ import annotations
 

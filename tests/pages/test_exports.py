@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
+from nbsupport.audit import Action
 from nbsupport.auth import Identity
 from nbsupport.console import Console
 from nbsupport.fleet.stats.figures import failure_stats
 from nbsupport.ui import stats_view
 from nbsupport.ui.exports import Export
-from nbsupport.ui.trail import EXPORT
 from tests.pages.support import EMAILS, REPO_ROOT, audit_rows, open_app, set_ticket
 
 pytestmark = pytest.mark.usefixtures("app_env")
@@ -26,19 +26,20 @@ def test_clicking_a_download_writes_one_export_row_with_the_session_ticket(
 ) -> None:
     sign_in("analyst")
     at = set_ticket(open_app("pages/failure_stats.py"), "zd 31")
-    assert audit_rows(console, EXPORT) == []  # drawing a button (and every rerun) is not a download
+    # Drawing a button (and every rerun) is not a download.
+    assert audit_rows(console, Action.DATA_EXPORT) == []
     venues = next(b for b in at.download_button if b.label == "Venues (CSV)")
     venues.click()
     at.run()
     assert not at.exception
-    rows = audit_rows(console, EXPORT)
+    rows = audit_rows(console, Action.DATA_EXPORT)
     assert [(r.actor, r.role, r.ticket, r.detail["table"]) for r in rows] == [
         (EMAILS["analyst"], "analyst", "ZD-31", "failure-venues")]
     with console.session() as session:
         table = stats_view.venue_table(failure_stats(session, days=30))
     assert rows[0].detail["rows"] == len(table) and rows[0].detail["file"].startswith("failure-venues-")
     at.run()
-    assert len(audit_rows(console, EXPORT)) == 1  # a later rerun records nothing more
+    assert len(audit_rows(console, Action.DATA_EXPORT)) == 1  # a later rerun records nothing more
 
 
 def test_a_table_built_on_click_is_counted_and_recorded_when_it_is_made(console: Console) -> None:
@@ -46,9 +47,9 @@ def test_a_table_built_on_click_is_counted_and_recorded_when_it_is_made(console:
     so the row is written when the file is made; AppTest cannot click a deferred download."""
     export = Export(console, Identity("root@nb.test", "admin"), "audit_log", "audit-log.csv", "ZD-9")
     make = export.deferred(lambda: pd.DataFrame({"action": ["key.view", "key.retest"]}))
-    assert audit_rows(console, EXPORT) == []
+    assert audit_rows(console, Action.DATA_EXPORT) == []
     assert make() == "action\nkey.view\nkey.retest\n"
-    rows = audit_rows(console, EXPORT)
+    rows = audit_rows(console, Action.DATA_EXPORT)
     assert [(r.actor, r.ticket, r.result, r.detail) for r in rows] == [
         ("root@nb.test", "ZD-9", "2 row(s)",
          {"table": "audit_log", "rows": 2, "file": "audit-log.csv"})]

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nbsupport import config
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.db.models import ExchangeKey
 from nbsupport.diagnosis import PLATFORM_EGRESS_IP
@@ -71,7 +72,7 @@ def test_a_green_key_says_there_is_nothing_to_fix(seeded: Seeded) -> None:
 def test_opening_a_key_records_one_view(seeded: Seeded, console: Console) -> None:
     at = key_page({"key": str(seeded.key_id)})
     at.run()
-    rows = audit_rows(console, "key.view")
+    rows = audit_rows(console, Action.KEY_VIEW)
     assert [(r.actor, r.subject_key_id, r.subject_user_id, r.result) for r in rows] == [
         (EMAILS["agent"], seeded.key_id, seeded.user_id, "detail")]
 
@@ -114,7 +115,7 @@ def test_retest_asks_for_the_sidebar_ticket_and_refuses_other_text(
     assert not [f for f in at.text_input if f.label == "Ticket reference (required)"]  # one ticket field
     at = retest(at, console, "")
     assert "Enter the ticket reference in the sidebar first" in messages(at)
-    assert engine.calls == [] and audit_rows(console, "key.retest") == []
+    assert engine.calls == [] and audit_rows(console, Action.KEY_RETEST) == []
     at = retest(at, console, "<img src=x onerror=alert(1)>")
     assert "is not a ticket reference; write it as ZD-1234" in "\n".join(w.value for w in at.sidebar.warning)
     assert "Enter the ticket reference in the sidebar first" in messages(at)
@@ -131,7 +132,8 @@ def test_the_sidebar_ticket_is_normalised_shown_and_used(
     assert "Ticket **ZD-9998** (the session's ticket, from the sidebar)" in shown
     retest(at, console, None)
     assert [c["ticket"] for c in engine.calls] == ["ZD-9998"]
-    assert [(r.action, r.ticket) for r in audit_rows(console, "key.view")][-1] == ("key.view", "ZD-9998")
+    views = audit_rows(console, Action.KEY_VIEW)
+    assert [(r.action, r.ticket) for r in views][-1] == (Action.KEY_VIEW, "ZD-9998")
 
 
 @pytest.mark.parametrize(
@@ -150,7 +152,7 @@ def test_retest_shows_steps_and_a_coloured_verdict(
     steps = rendered(at)
     assert "Preflight" in steps and "Scope query closed orders" in steps
     # A test that ran is audited by the engine together with its test row; the page adds no second row.
-    assert audit_rows(console, "key.retest") == []
+    assert audit_rows(console, Action.KEY_RETEST) == []
     assert_no_secret(at)
 
 
@@ -160,7 +162,7 @@ def test_cooldown_refusal_is_shown_plainly(seeded: Seeded, console: Console, eng
     text = messages(at)
     assert "Re-test refused: this key was re-tested moments ago" in text
     assert text.count("Try again in 42 s") == 1
-    rows = audit_rows(console, "key.retest")
+    rows = audit_rows(console, Action.KEY_RETEST)
     assert [(r.result, r.ticket, r.subject_key_id) for r in rows] == [
         ("refused: cooldown", "ZD-9", seeded.key_id)]
 
@@ -169,7 +171,7 @@ def test_missing_master_key_is_shown_plainly(seeded: Seeded, console: Console, e
     engine.mode = "no_master_key"
     at = retest(key_page({"key": str(seeded.key_id)}), console, "ZD-9")
     assert "Re-test could not run: no master key configured" in messages(at)
-    assert audit_rows(console, "key.retest")[0].result.startswith("error: no master key")
+    assert audit_rows(console, Action.KEY_RETEST)[0].result.startswith("error: no master key")
 
 
 def test_admins_can_retest_too(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.lookup import EXAMPLE, MAX_QUERY_LENGTH
 from nbsupport.ui.links import key_url, user_url
@@ -136,7 +137,7 @@ def test_a_lookup_records_each_key_shown_once_not_on_every_rerun(seeded: Seeded,
     at = search("ann@example.com")
     at.run()
     at.run()
-    rows = audit_rows(console, "key.view")
+    rows = audit_rows(console, Action.KEY_VIEW)
     assert [(r.actor, r.role, r.subject_user_id, r.subject_key_id, r.result) for r in rows] == [
         (EMAILS["agent"], "agent", seeded.user_id, seeded.key_id, "lookup"),
         (EMAILS["agent"], "agent", seeded.user_id, seeded.futures_key_id, "lookup"),
@@ -144,7 +145,7 @@ def test_a_lookup_records_each_key_shown_once_not_on_every_rerun(seeded: Seeded,
     assert rows[0].detail == {"query": "email"}
     at.text_input(key="lookup_query").set_value("bob@example.com").run()
     # Bob's single key opens by itself: one row for the listing, one for the detail.
-    assert [(r.subject_key_id, r.result) for r in audit_rows(console, "key.view")][2:] == [
+    assert [(r.subject_key_id, r.result) for r in audit_rows(console, Action.KEY_VIEW)][2:] == [
         (seeded.other_key_id, "lookup"), (seeded.other_key_id, "detail")]
 
 
@@ -154,7 +155,7 @@ def test_a_user_without_keys_is_recorded_as_a_user_view(seeded: Seeded, console:
     with console.session() as s:
         user_id = get_or_create_user(s, "nokeys@example.com").id
     search("nokeys@example.com")
-    rows = audit_rows(console, "user.view")
+    rows = audit_rows(console, Action.USER_VIEW)
     assert [(r.subject_user_id, r.subject_key_id) for r in rows] == [(user_id, None)]
 
 
@@ -164,7 +165,7 @@ def test_deep_link_opens_the_key_and_records_the_view(seeded: Seeded, console: C
     text = rendered(at)
     assert "withdraw ENABLED" in text and "main bot" in text
     assert at.selectbox[0].value == seeded.key_id
-    views = [v for v in audit_rows(console, "key.view") if v.result == "detail"]
+    views = [v for v in audit_rows(console, Action.KEY_VIEW) if v.result == "detail"]
     assert [(v.subject_user_id, v.subject_key_id, v.ticket) for v in views] == [
         (seeded.user_id, seeded.key_id, "ZD-4242")]
     assert_no_secret(at)
@@ -175,7 +176,7 @@ def test_choosing_a_key_from_the_results_opens_it(seeded: Seeded, console: Conso
     assert at.selectbox[0].value is None
     at.selectbox[0].set_value(seeded.futures_key_id).run()
     assert not at.exception
-    details = [v.subject_key_id for v in audit_rows(console, "key.view") if v.result == "detail"]
+    details = [v.subject_key_id for v in audit_rows(console, Action.KEY_VIEW) if v.result == "detail"]
     assert details == [seeded.futures_key_id]
 
 
@@ -232,7 +233,7 @@ def test_retest_from_a_deep_link_uses_the_ticket(
     assert [c["ticket"] for c in engine.calls] == ["ZD-7"]
 
 
-# --- search as agents expect (issue #11, observation 9) ------------------------------------------------
+# --- search as agents expect: every form of a name, email or key they type ----------------------------------
 
 
 def name_user(console: Console, user_id: int, name: str) -> None:
@@ -266,7 +267,7 @@ def test_names_email_parts_any_case_fragments_and_the_whole_key_find_ann(
 def test_the_user_card_links_to_the_user_and_says_why(seeded: Seeded) -> None:
     at = search("ann@example.com")
     assert any(f"[user {seeded.user_id}]({user_url(seeded.user_id)})" in m.value for m in at.markdown)
-    assert "Matched: email ann@example\\.com" in [c.value for c in at.caption]
+    assert "Matched: email ann\\@example\\.com" in [c.value for c in at.caption]
 
 
 def test_the_search_and_the_open_key_are_in_the_address(seeded: Seeded) -> None:

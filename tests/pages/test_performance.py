@@ -1,6 +1,6 @@
 """Server-side render time of the lookup and key pages on a large demo database (slow suite).
 
-NBSUPPORT_PERF_USERS sets the size (default 100 000; the issue's bar is the 1 M-user demo). Every page
+NBSUPPORT_PERF_USERS sets the size (default 100 000; the bar is the 1 M-user demo). Every page
 query is an indexed, bounded lookup, so the time should not grow with the number of users.
 """
 

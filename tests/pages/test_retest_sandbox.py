@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from nbsupport import config
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
@@ -66,7 +67,7 @@ def test_real_retest_reaches_the_casts_diagnosis_and_is_audited_once(
     assert "✅ **Preflight" in text and "✅ **Key info" in text
     assert "⏳" not in text  # every step that started also finished
     assert member.api_key not in text and member.secret not in text
-    rows = audit_rows(console, "key.retest")
+    rows = audit_rows(console, Action.KEY_RETEST)
     assert [(r.actor, r.ticket, r.subject_key_id, r.result) for r in rows] == [
         (EMAILS["agent"], "ZD-500", key_id, "missing_permission")]
     # The refreshed card shows what the test saw.
@@ -78,7 +79,7 @@ def test_real_retest_reaches_the_casts_diagnosis_and_is_audited_once(
     assert "Re-test refused" in messages(at)
     assert messages(at).count("Try again in") == 1
     assert any("Red: the key does not work" in e.value for e in at.error)  # the verdict stays
-    assert [r.result for r in audit_rows(console, "key.retest")][1:] == ["refused: cooldown"]
+    assert [r.result for r in audit_rows(console, Action.KEY_RETEST)][1:] == ["refused: cooldown"]
 
 
 def retest_key(console: Console, key_id: int, ticket: str) -> AppTest:
@@ -193,5 +194,5 @@ def test_a_demo_key_of_a_venue_the_sandbox_does_not_serve_is_refused_and_nothing
     assert "Exchange said" not in rendered(at) and "Red: the key" not in text
     with console.session() as s:
         assert s.scalar(select(func.count()).select_from(ConnectionTest)) == 0
-    assert [(r.result, r.ticket) for r in audit_rows(console, "key.retest")] == [
+    assert [(r.result, r.ticket) for r in audit_rows(console, Action.KEY_RETEST)] == [
         ("refused: venue_not_served", "ZD-503")]

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from nbsupport import config
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.ui import session
 from tests.pages.fake_engine import FakeEngine
@@ -224,7 +225,7 @@ def test_a_ticket_in_the_link_fills_the_sidebar_field_normalised_and_a_bad_one_i
     bad = open_app(params={"key": str(seeded.key_id), "ticket": "<b>x</b>"})
     assert "is not a ticket reference" in bad.sidebar.warning[0].value
     # Not used: the key view it opened is recorded without a ticket.
-    views = audit_rows(console, "key.view")
+    views = audit_rows(console, Action.KEY_VIEW)
     assert views and {r.ticket for r in views} == {""}
 
 

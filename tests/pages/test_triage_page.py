@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from nbsupport import config
+from nbsupport.audit import Action
 from nbsupport.console import Console
 from nbsupport.db.models import ConnectionTest
 from nbsupport.guide import MAX_SCAN_CHARS
 from nbsupport.keys import get_or_create_user
 from nbsupport.ui.links import key_url, user_url
-from nbsupport.ui.trail import KEY_VIEW, TRIAGE, USER_VIEW
 from tests.pages.support import (
     API_KEY,
     FUTURES_KEY,
@@ -99,26 +99,27 @@ def test_every_lookup_is_audited_with_the_session_ticket(console: Console, seede
     at = open_app()
     text_field(at, "Ticket reference").input("ZD-77").run()
     paste(KRAKEN_TICKET, at)
-    views = audit_rows(console, KEY_VIEW)
+    views = audit_rows(console, Action.KEY_VIEW)
     assert {(r.subject_key_id, r.ticket, r.result) for r in views} == {
         (seeded.key_id, "ZD-77", "triage"), (seeded.futures_key_id, "ZD-77", "triage")}
-    [triaged] = audit_rows(console, TRIAGE)
+    [triaged] = audit_rows(console, Action.TICKET_TRIAGE)
     assert triaged.ticket == "ZD-77" and triaged.detail["keys"] == [seeded.key_id, seeded.futures_key_id]
     assert "ann@example.com" not in str(triaged.detail)  # the paste itself is never stored
     # A rerun of the same triage is not a new view.
     at.run()
-    assert len(audit_rows(console, KEY_VIEW)) == 2 and len(audit_rows(console, TRIAGE)) == 1
+    assert len(audit_rows(console, Action.KEY_VIEW)) == 2
+    assert len(audit_rows(console, Action.TICKET_TRIAGE)) == 1
 
 
 def test_the_ticket_named_in_the_paste_becomes_the_session_ticket_in_one_click(
     console: Console, seeded: Seeded
 ) -> None:
     at = paste(KRAKEN_TICKET)
-    assert {r.ticket for r in audit_rows(console, KEY_VIEW)} == {""}
+    assert {r.ticket for r in audit_rows(console, Action.KEY_VIEW)} == {""}
     next(b for b in at.button if b.label == "Use ZD-4321 as this session's ticket").click().run()
     assert not at.exception
     assert text_field(at, "Ticket reference").value == "ZD-4321"
-    assert {r.ticket for r in audit_rows(console, KEY_VIEW) if r.ticket} == {"ZD-4321"}
+    assert {r.ticket for r in audit_rows(console, Action.KEY_VIEW) if r.ticket} == {"ZD-4321"}
 
 
 def test_a_paste_naming_another_ticket_than_the_session_warns(seeded: Seeded) -> None:
@@ -157,7 +158,7 @@ def test_no_match_says_so(console: Console, seeded: Seeded) -> None:
     at = paste("hello, nobody@nowhere.example here, it does not work")
     assert "No user or key matches what the paste names" in messages(at)
     assert not at.dataframe
-    [triaged] = audit_rows(console, TRIAGE)
+    [triaged] = audit_rows(console, Action.TICKET_TRIAGE)
     assert triaged.result == "0 users, 0 keys"
 
 
@@ -198,8 +199,8 @@ def test_users_without_keys_are_audited_as_user_views(console: Console, seeded: 
     def subjects(action: str) -> list[tuple[int | None, int | None]]:
         return [(r.subject_user_id, r.subject_key_id) for r in audit_rows(console, action)]
 
-    assert subjects(USER_VIEW) == [(keyless, None)]
-    assert subjects(KEY_VIEW) == [(seeded.other_user_id, seeded.other_key_id)]
+    assert subjects(Action.USER_VIEW) == [(keyless, None)]
+    assert subjects(Action.KEY_VIEW) == [(seeded.other_user_id, seeded.other_key_id)]
     assert "user 424242" in rendered(at)  # listed under "Matched nothing"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from nbsupport.audit import Action
 from nbsupport.config import Settings
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
@@ -152,7 +153,7 @@ def key_record(console: Console, key_id: int) -> KeyRecord:
             session.scalar(
                 select(func.count()).where(
                     AuditEvent.subject_key_id == key_id,
-                    AuditEvent.action == "key.retest",
+                    AuditEvent.action == Action.KEY_RETEST,
                     AuditEvent.detail["test_id"].as_string().is_not(None),
                 )
             )

@@ -58,7 +58,7 @@ from tests.prove.tally import Recorder
 # Lowered to DEBUG before every test here, as a careless logging config would; the console must raise them.
 CCXT_LOGGERS = ("ccxt", "ccxt.base", "ccxt.base.exchange", "nbsupport.venues.ccxt")
 # The loggers ccxt writes through (`ccxt.base.exchange` logs request headers, the API key, at DEBUG), and
-# the brief's `ccxt`; the client's own `logger` attribute is checked too.
+# its root `ccxt`; the client's own `logger` attribute is checked too.
 CHECKED_LOGGERS = ("ccxt", "ccxt.base.exchange")
 # A venue that issues a passphrase, pointed at the sandbox like the others (it answers in Kraken's dialect).
 PASSPHRASE_VENUE = "okx"

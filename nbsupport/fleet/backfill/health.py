@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.orm import Session
 
+from nbsupport.clock import utcnow
 from nbsupport.db.models import UtcDateTime
 from nbsupport.fleet.backfill.causes import (
     BackfillFinding,
@@ -26,7 +27,6 @@ from nbsupport.fleet.backfill.causes import (
 from nbsupport.fleet.backfill.fixes import BackfillCause
 from nbsupport.fleet.kinds import CUSTOMER
 from nbsupport.fleet.stats.rollups import utc_day
-from nbsupport.keys import utcnow
 
 # The partial index's predicate (ix_backfill_runs_failed) term for term: SQLite only uses a partial index
 # when the query repeats its WHERE clause.

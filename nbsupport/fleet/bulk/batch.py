@@ -20,11 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from nbsupport import audit
-from nbsupport.audit import Actor
+from nbsupport.audit import Action, Actor
+from nbsupport.clock import utcnow
 from nbsupport.console import Console
 from nbsupport.fleet.bulk.cohort import (
-    ACTION,
-    RESUME_ACTION,
     find_batch,
     keys_done_in_batch,
     new_batch_id,
@@ -33,7 +32,6 @@ from nbsupport.fleet.bulk.cohort import (
 )
 from nbsupport.fleet.bulk.models import BulkError, BulkReport, Progress, RetestFn, VenueBudget
 from nbsupport.fleet.bulk.scheduler import _default_retest_fn, interleave, run_in_threads
-from nbsupport.keys import utcnow
 
 # A worker process costs about a second to start (imports): worth it from a few hundred keys.
 AUTO_PROCESSES_FROM = 200
@@ -119,7 +117,7 @@ def bulk_retest(
         audit.record(
             session,
             actor,
-            RESUME_ACTION if batch_id else ACTION,
+            Action.FLEET_BULK_RETEST_RESUME if batch_id else Action.FLEET_BULK_RETEST,
             ticket=ticket,
             at=now,
             result=report.batch_id,

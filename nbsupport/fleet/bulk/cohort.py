@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from nbsupport.audit import Action
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey
 from nbsupport.fleet.bulk.models import BulkError
 from nbsupport.fleet.kinds import CUSTOMER
 
-ACTION = "fleet.bulk_retest"
-RESUME_ACTION = "fleet.bulk_retest_resume"
 TRIGGER = "bulk"
 FAILED_TESTS_WHERE = "connection_tests.outcome = 'failed'"
 
@@ -89,7 +88,7 @@ def find_batch(session: Session, batch_id: str) -> AuditEvent:
         select(AuditEvent)
         .where(
             AuditEvent.at >= started - timedelta(minutes=1),
-            AuditEvent.action == ACTION,
+            AuditEvent.action == Action.FLEET_BULK_RETEST,
             AuditEvent.result == batch_id,
         )
         .order_by(AuditEvent.id)

@@ -16,12 +16,13 @@ from typing import TypeVarTuple
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from nbsupport.clock import utcnow
 from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
 from nbsupport.db.rollup_models import DailyTestRollup, KeyPostureRollup, RecoveryRollupDaily
 from nbsupport.fleet.kinds import CUSTOMER_ONLY, kinds_counted
 from nbsupport.fleet.stats.incidents import Incident, IncidentRule, detect_incidents
 from nbsupport.fleet.stats.rollups import FAILED, utc_day
-from nbsupport.keys import GONE_STATUSES, ROTATION_DAYS, utcnow
+from nbsupport.keys import GONE_STATUSES, ROTATION_DAYS
 
 EXPIRY_WARNING_DAYS = 14
 TOP_DIAGNOSES = 5

@@ -1,10 +1,16 @@
-"""The console's one time format: every moment shown to a person is UTC, minute precision, said so."""
+"""Time in the console is UTC: the current moment, and the one way a moment is shown to a person (UTC,
+minute precision, said so)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 NEVER = "never"
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware: the database stores every moment in UTC."""
+    return datetime.now(UTC)
 
 
 def utc_text(moment: datetime | None, *, empty: str = NEVER) -> str:
