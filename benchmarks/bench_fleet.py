@@ -128,7 +128,7 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "?"
 
 
-def test_rows(console: Console) -> int:
+def connection_test_rows(console: Console) -> int:
     with console.session() as session:
         return int(session.scalar(select(func.coalesce(func.sum(DailyTestRollup.n), 0))) or 0)
 
@@ -143,7 +143,7 @@ def bench_queries(big: Console, small: Console, repeat: int) -> list[tuple[str, 
         figures[name] = {
             "stats": stats_s,
             "scan": scan_s,
-            "tests": test_rows(console),
+            "tests": connection_test_rows(console),
             "tests_30d": stats.total.tests,
             "findings": len(findings),
         }

@@ -1,6 +1,6 @@
 """The connection test's cost, side by side in one run against the sandbox with injected latency:
 
-* the project's re-test (nbsupport.conntest.test_credentials) of a healthy Kraken spot key, with
+* the project's re-test (nbsupport.conntest.check_credentials) of a healthy Kraken spot key, with
   GetApiKeyInfo and with it disabled (the scope-probe fallback), and of many keys in parallel;
 * naive ccxt with default settings: `fetch_balance()` then the same scope checks through the unified API
   (fetch_open_orders, fetch_closed_orders, create_order with validate, cancel_order of an unknown id, and
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 import ccxt  # noqa: E402
 
 from nbsupport.config import Settings  # noqa: E402
-from nbsupport.conntest import KeyMeta, test_credentials  # noqa: E402
+from nbsupport.conntest import KeyMeta, check_credentials  # noqa: E402
 from nbsupport.credentials import Credentials  # noqa: E402
 from nbsupport.sandbox import SandboxKey, SandboxServer  # noqa: E402
 from nbsupport.sandbox.cast import derived_api_key, derived_secret  # noqa: E402
@@ -44,7 +44,7 @@ def new_key(server: SandboxServer, name: str, **settings: Any) -> SandboxKey:
 
 def project_retest(server: SandboxServer, key: SandboxKey) -> str:
     settings = Settings(exchange_urls={"kraken": server.origin, "krakenfutures": server.origin})
-    result = test_credentials("kraken", Credentials(key.api_key, key.secret), KeyMeta(), settings)
+    result = check_credentials("kraken", Credentials(key.api_key, key.secret), KeyMeta(), settings)
     return result.diagnosis
 
 

@@ -18,7 +18,7 @@ from nbsupport.clock import utcnow
 from nbsupport.credentials import Credentials, mask
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, KeyFingerprintCount, User
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
-from nbsupport.plain import iso_fields
+from nbsupport.plain import plain_dict
 
 ROTATION_DAYS = 90
 # Statuses of a stored key whose credentials are no longer in use (fleet.stats.rollups.GONE_STATUSES spells
@@ -217,9 +217,7 @@ class KeyView:
     shared_with: tuple[SharedKey, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
-        fields = iso_fields(self)
-        fields["shared_with"] = [vars(shared) for shared in self.shared_with]
-        return fields
+        return plain_dict(self)
 
 
 def key_view(row: ExchangeKey, envelope_version: str | None, now: datetime | None = None,

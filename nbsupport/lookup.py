@@ -22,7 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
 from nbsupport.keys import KeyView, fingerprint, key_view, shared_keys
-from nbsupport.plain import iso_fields
+from nbsupport.plain import plain_dict
 from nbsupport.searchtext import fold
 
 MAX_QUERY_LENGTH = 500
@@ -171,7 +171,7 @@ class UserCard:
     rank: int = 0  # a Rank
 
     def as_dict(self) -> dict[str, object]:
-        return iso_fields(self)
+        return plain_dict(self)
 
 
 @dataclass
@@ -183,12 +183,12 @@ class LookupResult:
     key_why: dict[int, str] = field(default_factory=dict)  # keys the query itself matched, and how
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        return plain_dict({
             "query": self.query.kind,
-            "users": [u.as_dict() for u in self.users],
+            "users": self.users,
             "keys": [{**k.as_dict(), "why": self.key_why.get(k.id, "")} for k in self.keys],
             "truncated": self.truncated,
-        }
+        })
 
 
 @dataclass(order=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from nbsupport.config import Settings
-from nbsupport.conntest import KeyMeta, test_credentials
+from nbsupport.conntest import KeyMeta, check_credentials
 from nbsupport.credentials import Credentials
 from tests.venue_stub import Answer, CannedVenue, Request, canned_venue
 
@@ -58,7 +58,7 @@ def binance() -> Iterator[CannedVenue]:
 def run(stub: CannedVenue, account: Answer, restricted: Answer, meta: KeyMeta | None = None,
         **settings: Any) -> Any:
     stub.serve({"/api/v3/account": account, "/sapi/v1/account/apiRestrictions": restricted})
-    result = test_credentials("binance", Credentials(API_KEY, SECRET), meta or KeyMeta(exchange="binance"),
+    result = check_credentials("binance", Credentials(API_KEY, SECRET), meta or KeyMeta(exchange="binance"),
                               Settings(exchange_urls={"binance": stub.origin}, request_timeout_ms=2000,
                                        **settings))
     assert stub.auth_problems == []

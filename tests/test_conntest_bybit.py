@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from nbsupport.config import Settings
-from nbsupport.conntest import KeyMeta, TestResult, test_credentials
+from nbsupport.conntest import ConnectionOutcome, KeyMeta, check_credentials
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import PLATFORM_EGRESS_IP
 from tests.venue_stub import Answer, CannedVenue, Request, canned_venue, leaked
@@ -79,9 +79,9 @@ def bybit() -> Iterator[CannedVenue]:
 
 
 def run(stub: CannedVenue, balance: Answer, settings: Answer, *, secret: str = SECRET,
-        meta: KeyMeta | None = None, exchange: str = "bybit") -> TestResult:
+        meta: KeyMeta | None = None, exchange: str = "bybit") -> ConnectionOutcome:
     stub.serve({BALANCE_PATH: balance, KEY_PATH: settings})
-    result = test_credentials(exchange, Credentials(API_KEY, secret), meta or KeyMeta(exchange=exchange),
+    result = check_credentials(exchange, Credentials(API_KEY, secret), meta or KeyMeta(exchange=exchange),
                               Settings(exchange_urls={exchange: stub.origin}, request_timeout_ms=2000))
     assert leaked(result, API_KEY, SECRET, secret) == []
     return result

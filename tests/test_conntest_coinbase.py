@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from nbsupport.config import Settings
-from nbsupport.conntest import KeyMeta, TestResult, test_credentials
+from nbsupport.conntest import ConnectionOutcome, KeyMeta, check_credentials
 from nbsupport.credentials import Credentials
 from tests.venue_stub import Answer, CannedVenue, Request, canned_venue, leaked
 
@@ -103,9 +103,9 @@ def coinbase() -> Iterator[CannedVenue]:
 
 
 def run(stub: CannedVenue, accounts: Answer, key_permissions: Answer, *, secret: str = SECRET,
-        meta: KeyMeta | None = None) -> TestResult:
+        meta: KeyMeta | None = None) -> ConnectionOutcome:
     stub.serve({ACCOUNTS_PATH: accounts, PERMISSIONS_PATH: key_permissions})
-    result = test_credentials("coinbase", Credentials(API_KEY, secret), meta or KeyMeta(exchange="coinbase"),
+    result = check_credentials("coinbase", Credentials(API_KEY, secret), meta or KeyMeta(exchange="coinbase"),
                               Settings(exchange_urls={"coinbase": stub.origin}, request_timeout_ms=2000))
     assert leaked(result, API_KEY, SECRET, secret) == []
     return result

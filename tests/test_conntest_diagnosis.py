@@ -15,7 +15,7 @@ from test_conntest_support import (
     sandbox_settings,
 )
 
-from nbsupport.conntest import KeyMeta, TestResult, test_credentials
+from nbsupport.conntest import ConnectionOutcome, KeyMeta, check_credentials
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import STRATEGY_SCOPES, Diagnosis, Scope
 from nbsupport.replies import EGRESS_MISMATCH_FIX_ID
@@ -38,7 +38,7 @@ def proxy() -> Iterator[EgressProxy]:
         yield egress
 
 
-def assert_fix_attached(result: TestResult) -> None:
+def assert_fix_attached(result: ConnectionOutcome) -> None:
     assert set(result.fix) == {"id", "title", "steps", "customer_reply"}
     assert result.fix["id"] and result.fix["title"]
 
@@ -57,7 +57,7 @@ def test_demo_cast_member_gets_its_expected_diagnosis(
     # The stored expiry, as the demo stores it (nbsupport.demo.cast): Kraken refuses an expired key as an
     # invalid one, so the stored expiry is what tells expiry apart.
     expires_at = member.key.expires_at if member.key is not None else None
-    result = test_credentials(member.claimed_exchange, Credentials(member.api_key, member.secret),
+    result = check_credentials(member.claimed_exchange, Credentials(member.api_key, member.secret),
                               KeyMeta(exchange=member.claimed_exchange, expires_at=expires_at), settings)
     assert result.diagnosis == member.expected_diagnosis
     assert result.outcome == ("ok" if member.expected_diagnosis == "ok" else

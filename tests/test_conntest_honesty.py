@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from test_conntest_support import TIMEOUT_FAULT_S, credentials_of, make_key, run_key, sandbox_settings
 
 from nbsupport.audit import Actor
-from nbsupport.conntest import RetestRefused, run_retest, test_credentials, test_history
+from nbsupport.conntest import RetestRefused, check_credentials, recorded_tests, run_retest
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
@@ -182,7 +182,7 @@ def test_demo_mode_refuses_a_venue_its_sandbox_does_not_serve_before_any_request
 ) -> None:
     settings = sandbox_settings(sandbox, demo=True)
     with pytest.raises(RetestRefused) as refused:
-        test_credentials("binance", Credentials("a" * 64, "b" * 64), None, settings)
+        check_credentials("binance", Credentials("a" * 64, "b" * 64), None, settings)
     assert refused.value.reason == "venue_not_served" and refused.value.retry_after_s == 0
     assert "the demo sandbox does not serve binance" in str(refused.value)
 
@@ -194,7 +194,7 @@ def test_demo_mode_still_tests_the_venues_it_serves(sandbox: SandboxServer) -> N
 
 def test_outside_demo_mode_every_venue_is_tested(sandbox: SandboxServer) -> None:
     settings = sandbox_settings(sandbox, exchange_urls={"binance": f"http://127.0.0.1:{closed_port()}"})
-    result = test_credentials("binance", Credentials("a" * 64, "b" * 64), None, settings)
+    result = check_credentials("binance", Credentials("a" * 64, "b" * 64), None, settings)
     assert (result.diagnosis, result.error_source) == ("network_error", "console")
 
 
@@ -233,6 +233,6 @@ def test_a_recorded_result_keeps_who_spoke_its_route_and_its_reply(
                          credentials=credentials_of(key)).id
     live = run_retest(console, key_id, actor=AGENT, ticket="ZD-2")
     with console.session() as session:
-        (record,) = test_history(session, key_id)
-    assert (record.error_source, record.error_text) == ("console", live.error_text)
-    assert record.customer_reply == live.fix["customer_reply"] and "Kraken" in record.customer_reply
+        (record,) = recorded_tests(session, key_id)
+    assert (record.result.error_source, record.result.error_text) == ("console", live.error_text)
+    assert record.result.customer_reply == live.fix["customer_reply"] and "Kraken" in live.customer_reply

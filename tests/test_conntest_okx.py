@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from nbsupport.config import Settings
-from nbsupport.conntest import KeyMeta, TestResult, test_credentials
+from nbsupport.conntest import ConnectionOutcome, KeyMeta, check_credentials
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import PLATFORM_EGRESS_IP
 from tests.venue_stub import Answer, CannedVenue, Request, canned_venue, leaked
@@ -62,10 +62,10 @@ def okx() -> Iterator[CannedVenue]:
 
 def run(stub: CannedVenue, balance: Answer, config: Answer, *, secret: str = SECRET,
         passphrase: str | None = PASSPHRASE, exchange: str = "okx",
-        meta: KeyMeta | None = None) -> TestResult:
+        meta: KeyMeta | None = None) -> ConnectionOutcome:
     stub.serve({BALANCE_PATH: balance, CONFIG_PATH: config})
     credentials = Credentials(API_KEY, secret, passphrase)
-    result = test_credentials(exchange, credentials, meta or KeyMeta(exchange=exchange),
+    result = check_credentials(exchange, credentials, meta or KeyMeta(exchange=exchange),
                               Settings(exchange_urls={exchange: stub.origin}, request_timeout_ms=2000))
     assert leaked(result, API_KEY, SECRET, secret, PASSPHRASE) == []
     return result

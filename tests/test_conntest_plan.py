@@ -15,7 +15,7 @@ from itertools import pairwise
 import pytest
 from test_conntest_support import make_key, paths, run_key, sandbox_settings
 
-from nbsupport.conntest import KeyMeta, ProgressEvent, test_credentials
+from nbsupport.conntest import KeyMeta, ProgressEvent, check_credentials
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
 from nbsupport.sandbox import Fault, SandboxServer
@@ -66,7 +66,7 @@ def test_progress_reports_each_step_running_then_its_result(sandbox: SandboxServ
     key = make_key(sandbox, "plan-progress")
     seen: list[ProgressEvent] = []
     settings = sandbox_settings(sandbox)
-    test_credentials("kraken", Credentials(key.api_key, key.secret), None, settings, seen.append)
+    check_credentials("kraken", Credentials(key.api_key, key.secret), None, settings, seen.append)
     assert [(e.step, e.status) for e in seen] == [
         ("preflight", "running"), ("preflight", "ok"), ("balance", "running"), ("balance", "ok"),
         ("key_info", "running"), ("key_info", "ok")]
@@ -117,7 +117,7 @@ def test_no_secret_or_full_api_key_in_results_or_logs(
     key = make_key(sandbox, f"leak-{case}", **settings)
     secret = {"wrong-secret": make_key(sandbox, "leak-other").secret, "malformed": key.secret[:-3]}.get(
         case, key.secret)
-    result = test_credentials("kraken", Credentials(key.api_key, secret), KeyMeta(),
+    result = check_credentials("kraken", Credentials(key.api_key, secret), KeyMeta(),
                               sandbox_settings(sandbox), lambda e: logging.getLogger("t").debug("%s", e))
     text = json.dumps(result.as_dict(), default=str) + repr(result) + caplog.text
     for needle in (key.api_key, key.secret, secret, key.secret[:20]):

@@ -15,7 +15,14 @@ from test_conntest_support import credentials_of, make_key, sandbox_settings
 
 from nbsupport.audit import Action, Actor
 from nbsupport.clock import utcnow
-from nbsupport.conntest import ProgressEvent, RetestRefused, TestResult, locks, run_retest, test_history
+from nbsupport.conntest import (
+    ConnectionOutcome,
+    ProgressEvent,
+    RetestRefused,
+    locks,
+    recorded_tests,
+    run_retest,
+)
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import CryptoError, MasterKeyring
@@ -69,7 +76,7 @@ def test_retest_records_one_test_row_the_keys_last_fields_and_one_audit_event(
     with retest_console.session() as session:
         test = session.get(ConnectionTest, result.test_id)
         assert test is not None
-        assert (test.diagnosis, test.outcome, test.missing_scopes) == ("missing_permission", "failed",
+        assert (test.diagnosis, test.outcome, test.missing_permissions) == ("missing_permission", "failed",
                                                                        ["query_closed_orders"])
         assert (test.actor, test.ticket, test.trigger, test.requests) == (AGENT.email, "ZD-1234", "retest", 2)
         assert test.egress_ip == "direct"
@@ -82,8 +89,8 @@ def test_retest_records_one_test_row_the_keys_last_fields_and_one_audit_event(
         assert [(e.actor, e.ticket, e.result, e.subject_key_id) for e in events] == [
             (AGENT.email, "ZD-1234", "missing_permission", key_id)]
         assert events[0].detail["test_id"] == result.test_id
-        history = test_history(session, key_id)
-    assert [(h.id, h.diagnosis, h.missing_permissions) for h in history] == [
+        history = recorded_tests(session, key_id)
+    assert [(h.id, h.result.diagnosis, h.result.missing_permissions) for h in history] == [
         (result.test_id, "missing_permission", ["query_closed_orders"])]
     assert count(retest_console, RetestLease) == 0
 
@@ -113,7 +120,7 @@ def test_twenty_simultaneous_retests_of_one_key_run_exactly_once(
     key_id = store(retest_console, keyring, key)
     start = threading.Barrier(20)
 
-    def attempt(_: int) -> TestResult | RetestRefused:
+    def attempt(_: int) -> ConnectionOutcome | RetestRefused:
         start.wait()
         try:
             return run_retest(retest_console, key_id, actor=AGENT)
@@ -122,7 +129,7 @@ def test_twenty_simultaneous_retests_of_one_key_run_exactly_once(
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = list(pool.map(attempt, range(20)))
-    ran = [o for o in outcomes if isinstance(o, TestResult)]
+    ran = [o for o in outcomes if isinstance(o, ConnectionOutcome)]
     refused = [o for o in outcomes if isinstance(o, RetestRefused)]
     assert len(ran) == 1 and ran[0].diagnosis == "ok"
     assert len(refused) == 19
@@ -146,7 +153,7 @@ def test_retest_within_the_cooldown_is_refused_unless_forced(
     forced = run_retest(retest_console, key_id, actor=AGENT, ignore_cooldown=True, trigger="bulk")
     assert forced.diagnosis == "ok"
     with retest_console.session() as session:
-        assert [h.trigger for h in test_history(session, key_id)] == ["bulk", "retest"]
+        assert [h.trigger for h in recorded_tests(session, key_id)] == ["bulk", "retest"]
 
 
 def _leave_lease(console: Console, key_id: int, holder: str) -> None:

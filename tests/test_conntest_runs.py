@@ -77,7 +77,7 @@ def test_a_started_run_records_its_steps_and_ends_done_with_the_tests_result(
     assert followed is not None and followed.id == started.run.id
     done = runs.wait(run_console, started.run.id, WAIT_S)
     assert done.state == runs.DONE and not done.live
-    assert done.result is not None and done.result["diagnosis"] == "ok" and done.result["outcome"] == "ok"
+    assert done.result is not None and (done.result.diagnosis, done.result.outcome) == ("ok", "ok")
     assert [(s.step, s.status) for s in done.steps][:2] == [("preflight", "ok"), ("balance", "ok")]
     assert all(s.status != "running" for s in done.steps)
     with run_console.session() as session:
@@ -103,7 +103,7 @@ def test_a_second_start_while_the_test_runs_attaches_to_it(
     assert live is not None and live.id == first.run.id
     done = runs.wait(run_console, first.run.id, WAIT_S)
     assert done.state == runs.DONE and done.result is not None
-    assert done.result["diagnosis"] in ("network_error", "exchange_unavailable")
+    assert done.result.diagnosis in ("network_error", "exchange_unavailable")
     assert count(run_console, ConnectionTest, ConnectionTest.key_id == key_id) == 1
     assert count(run_console, RetestRun, RetestRun.key_id == key_id) == 1
     assert [r[1] for r in retest_audit(run_console, key_id)] == ["ZD-2"]

@@ -17,13 +17,13 @@ from nbsupport import config
 from nbsupport.audit import Action, Actor
 from nbsupport.cli import main
 from nbsupport.clock import utcnow
-from nbsupport.conntest import RetestRefused, ScopeProbeResult, probe_scope, run_retest
+from nbsupport.conntest import RetestRefused, ScopeAnswer, probe_scope, run_retest
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import AuditEvent, ConnectionTest, ExchangeKey, RetestLease
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
-from nbsupport.fleet.backfill.probe import probe_closed_orders
+from nbsupport.fleet.backfill.probe import closed_orders_summary, probe_closed_orders
 from nbsupport.fleet.stats.figures import failure_stats
 from nbsupport.keys import KeyInputError, add_key
 from nbsupport.sandbox import Fault, SandboxKey, SandboxServer
@@ -67,7 +67,7 @@ def probe_events(console: Console) -> list[AuditEvent]:
     return events
 
 
-def probe(console: Console, key_id: int, **options: object) -> ScopeProbeResult:
+def probe(console: Console, key_id: int, **options: object) -> ScopeAnswer:
     return probe_scope(console, key_id, CLOSED, actor=AGENT, ticket="ZD-9", **options)  # type: ignore[arg-type]
 
 
@@ -76,11 +76,12 @@ def test_key_without_closed_orders_is_missing_after_one_closed_orders_request_an
 ) -> None:
     key = make_key(sandbox, "probe-missing", permissions=WITHOUT_CLOSED)
     key_id = store(probe_console, keyring, key)
-    result = probe(probe_console, key_id)
-    assert (result.state, result.outcome, result.diagnosis) == ("missing", "failed", "missing_permission")
-    assert (result.permissions, result.missing_permissions) == ({CLOSED: "missing"}, [CLOSED])
-    assert (result.exchange_error, result.requests, result.via) == ("EGeneral:Permission denied", 1, "probe")
-    assert result.fix["id"] == "kraken-missing-permission"
+    answer = probe(probe_console, key_id)
+    found = answer.result
+    assert (answer.state, found.outcome, found.diagnosis) == ("missing", "failed", "missing_permission")
+    assert (found.permissions, found.missing_permissions) == ({CLOSED: "missing"}, [CLOSED])
+    assert (found.exchange_error, found.requests, answer.via) == ("EGeneral:Permission denied", 1, "probe")
+    assert found.fix["id"] == "kraken-missing-permission"
     assert paths(sandbox, key) == ["ClosedOrders"]
     assert not any(entry.state_change for entry in sandbox.requests_for(key.api_key))
     # A one-scope answer is not a connection test: no test row, no last_* fields, no statistics.
@@ -99,7 +100,7 @@ def test_a_probe_writes_one_audit_row_without_any_secret(
 ) -> None:
     key = make_key(sandbox, "probe-audit", permissions=WITHOUT_CLOSED)
     key_id = store(probe_console, keyring, key)
-    result = probe(probe_console, key_id)
+    answer = probe(probe_console, key_id)
     events = probe_events(probe_console)
     assert [(e.actor, e.ticket, e.subject_key_id, e.result) for e in events] == [
         (AGENT.email, "ZD-9", key_id, "missing_permission")]
@@ -107,7 +108,7 @@ def test_a_probe_writes_one_audit_row_without_any_secret(
         "scope": CLOSED, "state": "missing", "requests": 1}
     with probe_console.session() as session:
         dumped = " ".join(str(r) for r in session.execute(text("SELECT * FROM audit_events")))
-    shown = dumped + json.dumps(result.as_dict(), default=str) + repr(result)
+    shown = dumped + json.dumps(answer.as_dict(), default=str) + repr(answer)
     assert key.api_key not in shown and key.secret not in shown and key.secret[:20] not in shown
 
 
@@ -115,9 +116,10 @@ def test_healthy_key_is_granted_with_one_request(
     probe_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
 ) -> None:
     key = make_key(sandbox, "probe-healthy")
-    result = probe(probe_console, store(probe_console, keyring, key))
-    assert (result.state, result.outcome, result.diagnosis, result.requests) == ("granted", "ok", "ok", 1)
-    assert result.missing_permissions == [] and result.exchange_error == ""
+    answer = probe(probe_console, store(probe_console, keyring, key))
+    found = answer.result
+    assert (answer.state, found.outcome, found.diagnosis, found.requests) == ("granted", "ok", "ok", 1)
+    assert answer.result.missing_permissions == [] and answer.result.exchange_error == ""
     assert paths(sandbox, key) == ["ClosedOrders"]
 
 
@@ -126,8 +128,9 @@ def test_malformed_secret_is_diagnosed_without_a_request(
 ) -> None:
     key = make_key(sandbox, "probe-mangled")
     mangled = Credentials(key.api_key, key.secret[:10] + key.secret[11:])
-    result = probe(probe_console, store(probe_console, keyring, key, credentials=mangled))
-    assert (result.diagnosis, result.state, result.requests) == ("secret_malformed", "unknown", 0)
+    answer = probe(probe_console, store(probe_console, keyring, key, credentials=mangled))
+    found = answer.result
+    assert (found.diagnosis, answer.state, found.requests) == ("secret_malformed", "unknown", 0)
     assert sandbox.requests_for(key.api_key) == []
     assert len(probe_events(probe_console)) == 1
 
@@ -138,12 +141,12 @@ def test_rejected_key_is_credentials_rejected_and_says_the_sibling_was_not_tried
     key = make_key(sandbox, "probe-rejected")
     key_id = store(probe_console, keyring, key)
     sandbox.remove_key("spot", key.api_key)
-    result = probe(probe_console, key_id)
-    assert (result.diagnosis, result.state, result.exchange_error) == (
+    answer = probe(probe_console, key_id)
+    assert (answer.result.diagnosis, answer.state, answer.result.exchange_error) == (
         "credentials_rejected", "unknown", "EAPI:Invalid key")
-    assert result.requests == 1
-    assert any("not tried on krakenfutures" in w for w in result.warnings)
-    assert result.fix["id"] == "kraken-credentials-rejected"
+    assert answer.result.requests == 1
+    assert any("not tried on krakenfutures" in w for w in answer.result.warnings)
+    assert answer.result.fix["id"] == "kraken-credentials-rejected"
 
 
 @pytest.mark.parametrize("fault", [Fault.SERVICE_UNAVAILABLE, Fault.HTML_502])
@@ -151,8 +154,9 @@ def test_exchange_outage_is_exchange_unavailable(
     probe_console: Console, keyring: MasterKeyring, sandbox: SandboxServer, fault: Fault
 ) -> None:
     key = make_key(sandbox, f"probe-{fault.value}", fault=fault)
-    result = probe(probe_console, store(probe_console, keyring, key))
-    assert (result.diagnosis, result.state, result.requests) == ("exchange_unavailable", "unknown", 1)
+    answer = probe(probe_console, store(probe_console, keyring, key))
+    found = answer.result
+    assert (found.diagnosis, answer.state, found.requests) == ("exchange_unavailable", "unknown", 1)
     assert count(probe_console, ConnectionTest) == 0
 
 
@@ -160,8 +164,8 @@ def test_futures_key_is_probed_with_one_fills_request(
     probe_console: Console, keyring: MasterKeyring, sandbox: SandboxServer
 ) -> None:
     key = make_key(sandbox, "probe-futures", product="futures")
-    result = probe(probe_console, store(probe_console, keyring, key))
-    assert (result.state, result.diagnosis, result.requests) == ("granted", "ok", 1)
+    answer = probe(probe_console, store(probe_console, keyring, key))
+    assert (answer.state, answer.result.diagnosis, answer.result.requests) == ("granted", "ok", 1)
     assert paths(sandbox, key) == ["fills"]
 
 
@@ -170,10 +174,10 @@ def test_futures_refusal_is_not_called_a_missing_scope(
 ) -> None:
     # Kraken Futures answers a key without access exactly as it answers an unknown key.
     key = make_key(sandbox, "probe-futures-none", product="futures", permissions=frozenset())
-    result = probe(probe_console, store(probe_console, keyring, key))
-    assert (result.state, result.diagnosis, result.requests) == ("unknown", "unknown", 1)
-    assert result.missing_permissions == []
-    assert any("cannot tell them apart" in w for w in result.warnings)
+    answer = probe(probe_console, store(probe_console, keyring, key))
+    assert (answer.state, answer.result.diagnosis, answer.result.requests) == ("unknown", "unknown", 1)
+    assert answer.result.missing_permissions == []
+    assert any("cannot tell them apart" in w for w in answer.result.warnings)
 
 
 def test_running_lease_refuses_a_probe_without_a_request(
@@ -198,7 +202,7 @@ def test_simultaneous_probes_of_one_key_run_once(
     key_id = store(probe_console, keyring, key)
     start = threading.Barrier(8)
 
-    def attempt(_: int) -> ScopeProbeResult | RetestRefused:
+    def attempt(_: int) -> ScopeAnswer | RetestRefused:
         start.wait()
         try:
             return probe(probe_console, key_id)
@@ -207,7 +211,7 @@ def test_simultaneous_probes_of_one_key_run_once(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(attempt, range(8)))
-    assert len([o for o in outcomes if isinstance(o, ScopeProbeResult)]) == 1
+    assert len([o for o in outcomes if isinstance(o, ScopeAnswer)]) == 1
     assert {o.reason for o in outcomes if isinstance(o, RetestRefused)} <= {"in_progress", "cooldown"}
     assert len(sandbox.requests_for(key.api_key)) == 1
 
@@ -254,20 +258,13 @@ def test_venue_without_a_probe_falls_back_to_the_full_test_and_says_so(
     with probe_console.session() as session:
         key_id = add_key(session, keyring, user_email="b@example.com", exchange="binance",
                          credentials=Credentials("binance-key-0001", "secret with a space")).id
-    result = probe(probe_console, key_id)
-    assert (result.via, result.diagnosis, result.requests) == ("retest", "secret_malformed", 0)
-    assert "binance cannot check query_closed_orders with one request" in result.fallback_reason
-    assert result.test_id is not None and count(probe_console, ConnectionTest) == 1
-    confirmed = probe_closed_orders(probe_console, key_id, actor=AGENT, engine=_NoCooldown())
-    assert (confirmed.via, confirmed.requests) == ("run_retest", 0)
-
-
-class _NoCooldown:
-    """The engine as backfill-health --probe sees it, with the cooldown waived for a second call."""
-
-    @staticmethod
-    def probe_scope(console: Console, key_id: int, scope: str, **kwargs: object) -> object:
-        return probe_scope(console, key_id, scope, ignore_cooldown=True, **kwargs)  # type: ignore[arg-type]
+    answer = probe(probe_console, key_id)
+    assert (answer.via, answer.result.diagnosis, answer.result.requests) == ("retest", "secret_malformed", 0)
+    assert "binance cannot check query_closed_orders with one request" in answer.fallback_reason
+    assert answer.result.test_id is not None and count(probe_console, ConnectionTest) == 1
+    confirmed = closed_orders_summary(probe_closed_orders(probe_console, key_id, actor=AGENT,
+                                                          ignore_cooldown=True))
+    assert (confirmed["via"], confirmed["requests"]) == ("run_retest", 0)
 
 
 def test_unknown_scope_and_unknown_key_are_input_errors(probe_console: Console) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from test_conntest_support import TIMEOUT_FAULT_S, make_key, paths, run_key
 
-from nbsupport.conntest import TestResult
+from nbsupport.conntest import ConnectionOutcome
 from nbsupport.credentials import Credentials
 from nbsupport.sandbox import Fault, Product, SandboxKey, SandboxServer
 
@@ -32,7 +32,7 @@ def wrong_secret(sandbox: SandboxServer, key: SandboxKey) -> Credentials:
     return Credentials(key.api_key, make_key(sandbox, "other").secret)
 
 
-def sibling_warnings(result: TestResult) -> list[str]:
+def sibling_warnings(result: ConnectionOutcome) -> list[str]:
     return [w for w in result.warnings if UNCHECKED in w]
 
 

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from nbsupport.config import Settings
-from nbsupport.conntest import KeyMeta, TestResult, test_credentials
+from nbsupport.conntest import ConnectionOutcome, KeyMeta, check_credentials
 from nbsupport.credentials import Credentials
 from nbsupport.sandbox import SandboxKey, SandboxServer
 from nbsupport.sandbox.cast import derived_api_key, derived_secret
@@ -58,9 +58,9 @@ def run_key(
     settings: Settings | None = None,
     meta: dict[str, Any] | None = None,
     credentials: Credentials | None = None,
-) -> TestResult:
+) -> ConnectionOutcome:
     exchange = exchange or ("kraken" if key.product == "spot" else "krakenfutures")
-    return test_credentials(
+    return check_credentials(
         exchange,
         credentials or credentials_of(key),
         KeyMeta(exchange=exchange, **(meta or {})),

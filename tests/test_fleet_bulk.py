@@ -13,20 +13,13 @@ from test_fleet_data import add_test, make_key, make_user
 
 from nbsupport.audit import Action, Actor
 from nbsupport.clock import utcnow
+from nbsupport.conntest import ConnectionOutcome, RetestRefused
 from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent, ConnectionTest
 from nbsupport.fleet.bulk.batch import bulk_retest
 from nbsupport.fleet.bulk.models import RUNNING, BulkError, BulkProgress, VenueBudget
 
 ADMIN = Actor("lead@noonbarbari.com", "admin")
-
-
-class Refused(Exception):
-    """Shaped like the engine's RetestRefused."""
-
-    def __init__(self, reason: str, retry_after_s: float) -> None:
-        super().__init__(reason)
-        self.reason, self.retry_after_s = reason, retry_after_s
 
 
 class FakeEngine:
@@ -51,7 +44,7 @@ class FakeEngine:
         self._meet, self._arrived, self._met = meet, 0, threading.Event()
         self.overlapped = False
 
-    def __call__(self, console: Console, key_id: int, **kwargs: Any) -> dict[str, str]:
+    def __call__(self, console: Console, key_id: int, **kwargs: Any) -> ConnectionOutcome:
         with self._lock:
             self.calls.append(key_id)
             self.kwargs.append(kwargs)
@@ -63,7 +56,7 @@ class FakeEngine:
                 self._stop.set()
         try:
             if key_id in self._refuse:
-                raise Refused("cooldown", 30.0)
+                raise RetestRefused("cooldown", 30, "this key was re-tested moments ago. Try again in 30 s.")
             if arrived == self._meet:
                 self._met.set()
             if self._meet > 1 and arrived <= self._meet and self._met.wait(timeout=10):
@@ -84,7 +77,10 @@ class FakeEngine:
                         diagnosis="ok",
                     )
                 )
-            return {"outcome": "ok", "diagnosis": "ok"}
+            return ConnectionOutcome(
+                key_id=key_id, test_id=None, outcome="ok", diagnosis="ok", missing_permissions=[],
+                permissions={}, exchange_error="", requests=2, duration_ms=5, fix={}, egress_ip="",
+                warnings=[], steps=[], started_at=utcnow())
         finally:
             with self._lock:
                 self._in_flight[key_id] -= 1

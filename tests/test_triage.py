@@ -57,7 +57,7 @@ def _tested(session: object, key: ExchangeKey, outcome: str, diagnosis: str, fix
     started = NOW - timedelta(hours=hours)
     session.add(ConnectionTest(  # type: ignore[attr-defined]
         key_id=key.id, exchange=key.exchange, started_at=started, trigger="save", actor="cli:test", ticket="",
-        outcome=outcome, diagnosis=diagnosis, missing_scopes=[], permissions={}, exchange_error="",
+        outcome=outcome, diagnosis=diagnosis, missing_permissions=[], permissions={}, exchange_error="",
         requests=2, duration_ms=300, egress_ip="51.38.112.198",
         detail={"fix_id": fix_id, "customer_reply": reply},
     ))
@@ -118,7 +118,7 @@ def test_kraken_spot_ticket_finds_the_user_the_failing_key_and_drafts_the_missin
     assert result.suggested is not None and result.suggested.view.id == fleet.spot
     assert result.suggested.reasons == ("owner's email ann@example.com",)
     assert fix_ids(result, 4)[0] == "kraken-missing-permission"
-    assert result.latest is not None and result.latest.diagnosis == "missing_permission"
+    assert result.latest is not None and result.latest.result.diagnosis == "missing_permission"
     assert result.reply is not None and result.reply.fix_id == "kraken-missing-permission"
     assert "lacks permissions" in result.reply.customer_reply
     # The drafted reply is the result's own: it names only the permission that test found missing.

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from nbsupport.cli.common import Subparsers, cli_actor, open_console, print_json, record_id
-from nbsupport.conntest import ProgressEvent, RetestRefused, TestResult, run_retest
+from nbsupport.conntest import ConnectionOutcome, ProgressEvent, RetestRefused, run_retest
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 3
@@ -22,7 +22,7 @@ def _print_step(event: ProgressEvent) -> None:
         print(f"  {event.step:<28} {event.status}{detail}", file=sys.stderr)
 
 
-def _print_human(result: TestResult) -> None:
+def _print_human(result: ConnectionOutcome) -> None:
     print(f"key {result.key_id}: {result.outcome.upper()}  diagnosis={result.diagnosis}")
     if result.missing_permissions:
         print(f"  missing permissions: {', '.join(result.missing_permissions)}")

@@ -28,7 +28,7 @@ from nbsupport.cli.conntest_cmd import report_refused
 from nbsupport.conntest import RetestRefused
 from nbsupport.db.models import User
 from nbsupport.fleet.backfill.health import backfill_health
-from nbsupport.fleet.backfill.probe import probe_closed_orders
+from nbsupport.fleet.backfill.probe import closed_orders_summary, probe_closed_orders
 from nbsupport.fleet.bulk.batch import bulk_retest
 from nbsupport.fleet.bulk.models import RUNNING, BulkError, BulkProgress
 from nbsupport.fleet.stats.figures import failure_stats
@@ -81,18 +81,18 @@ def _backfill_health(args: argparse.Namespace) -> int:
     console = open_console()
     if args.probe is not None:
         try:
-            result = probe_closed_orders(console, args.probe, actor=cli_actor(), ticket=args.ticket)
-        except RuntimeError as exc:
-            raise CliError(str(exc)) from None
+            summary = closed_orders_summary(
+                probe_closed_orders(console, args.probe, actor=cli_actor(), ticket=args.ticket))
         except RetestRefused as refused:
             # Same answer and exit code as `retest`: the key is being tested, or was just now.
             return report_refused(args.probe, refused, as_json=args.json)
         if args.json:
-            print_json(result.as_dict())
+            print_json(summary)
         else:
             print(
-                f"key {result.key_id}: Query Closed Orders & Trades {result.closed_orders_scope} "
-                f"(test {result.outcome}/{result.diagnosis}, {result.requests} requests via {result.via})"
+                f"key {summary['key_id']}: Query Closed Orders & Trades {summary['closed_orders_scope']} "
+                f"(test {summary['outcome']}/{summary['diagnosis']}, {summary['requests']} requests via "
+                f"{summary['via']})"
             )
         return 0
     with console.session() as session:

@@ -79,7 +79,8 @@ def _print(result: Triage) -> None:
             mark = "  <- latest test" if result.confirmed(match) else ""
             print(f"  {number}. {match.row.fix_id} ({match.row.diagnosis.value}) {match.row.title}{mark}")
     if result.latest is not None and result.reply is not None:
-        print(f"\nreply for the latest test ({result.latest.outcome}:{result.latest.diagnosis}, "
-              f"{utc_text(result.latest.started_at)}):")
+        latest = result.latest.result
+        print(f"\nreply for the latest test ({latest.outcome}:{latest.diagnosis}, "
+              f"{utc_text(latest.started_at)}):")
         for text in result.reply.customer_reply.splitlines():
             print(f"  {text}" if text else "")

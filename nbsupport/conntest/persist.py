@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nbsupport import audit
 from nbsupport.audit import Action, Actor
-from nbsupport.conntest.result import KeyMeta, TestResult
+from nbsupport.conntest.outcome import ConnectionOutcome, RecordedTest
+from nbsupport.conntest.result import KeyMeta
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.diagnosis import ScopeState
 from nbsupport.fleet.stats.rollups import record_test_in_rollups
-from nbsupport.plain import iso_fields
 
 
 def key_meta(row: ExchangeKey) -> KeyMeta:
@@ -30,7 +26,7 @@ def key_meta(row: ExchangeKey) -> KeyMeta:
 
 
 def record_result(
-    session: Session, row: ExchangeKey, result: TestResult, *, actor: Actor, ticket: str, trigger: str
+    session: Session, row: ExchangeKey, result: ConnectionOutcome, *, actor: Actor, ticket: str, trigger: str
 ) -> ConnectionTest:
     test = ConnectionTest(
         key_id=row.id,
@@ -41,22 +37,13 @@ def record_result(
         ticket=ticket[:200],
         outcome=result.outcome,
         diagnosis=result.diagnosis,
-        missing_scopes=list(result.missing_permissions),
+        missing_permissions=list(result.missing_permissions),
         permissions=dict(result.permissions),
         exchange_error=result.exchange_error[:500],
         requests=result.requests,
         duration_ms=result.duration_ms,
         egress_ip=result.egress_ip[:64],
-        detail={
-            **result.detail,
-            "warnings": list(result.warnings),
-            "steps": [s.as_dict() for s in result.steps],
-            "fix_id": result.fix.get("id", ""),
-            # So a result read back later says who spoke and carries its own reply, as it did live.
-            "error_source": result.error_source,
-            "error_text": result.error_text,
-            "customer_reply": result.fix.get("customer_reply", ""),
-        },
+        detail=result.row_detail(),
     )
     session.add(test)
     session.flush()
@@ -77,59 +64,12 @@ def record_result(
     return test
 
 
-@dataclass(frozen=True)
-class TestRecord:
-    """One past test as the key page lists it."""
-
-    __test__ = False  # not a pytest test class, despite the name
-
-    id: int
-    key_id: int
-    started_at: datetime
-    trigger: str
-    actor: str
-    ticket: str
-    outcome: str
-    diagnosis: str
-    missing_permissions: list[str]
-    permissions: dict[str, str]
-    exchange_error: str
-    requests: int
-    duration_ms: int
-    egress_ip: str
-    warnings: list[str]
-    egress_mismatch: bool
-    fix_id: str
-    error_source: str | None = None  # "venue" | "console" | None (none, or recorded before it was kept)
-    error_text: str = ""
-    customer_reply: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return iso_fields(self)
-
-
-def test_history(session: Session, key_id: int, limit: int = 50) -> list[TestRecord]:
+def recorded_tests(session: Session, key_id: int, limit: int = 50) -> list[RecordedTest]:
+    """The key's latest tests, newest first."""
     rows = session.scalars(
         select(ConnectionTest)
         .where(ConnectionTest.key_id == key_id)
         .order_by(ConnectionTest.started_at.desc(), ConnectionTest.id.desc())
         .limit(limit)
     )
-    return [
-        TestRecord(
-            id=r.id, key_id=r.key_id, started_at=r.started_at, trigger=r.trigger, actor=r.actor,
-            ticket=r.ticket, outcome=r.outcome, diagnosis=r.diagnosis,
-            missing_permissions=list(r.missing_scopes or []), permissions=dict(r.permissions or {}),
-            exchange_error=r.exchange_error, requests=r.requests, duration_ms=r.duration_ms,
-            egress_ip=r.egress_ip, warnings=list((r.detail or {}).get("warnings", [])),
-            egress_mismatch=bool((r.detail or {}).get("egress_mismatch", False)),
-            fix_id=str((r.detail or {}).get("fix_id", "")),
-            error_source=(r.detail or {}).get("error_source"),
-            error_text=str((r.detail or {}).get("error_text") or ""),
-            customer_reply=str((r.detail or {}).get("customer_reply") or ""),
-        )
-        for r in rows
-    ]
-
-
-test_history.__test__ = False  # type: ignore[attr-defined]  # a library function, not a pytest test
+    return [RecordedTest.from_row(row) for row in rows]

@@ -1,12 +1,14 @@
-"""The plain objects a connection test hands back: progress events, the result, a refusal."""
+"""What a connection test is given and reports on the way: key facts, progress events, a refusal, our
+words for our own failures (the outcome itself: nbsupport.conntest.outcome)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from nbsupport.diagnosis import STRATEGY_SCOPES
+from nbsupport.plain import plain_dict
 
 if TYPE_CHECKING:
     from nbsupport.keys import SharedKey
@@ -27,8 +29,8 @@ class ProgressEvent:
     status: str  # "running" | "ok" | "failed" | "skipped" | "warning"
     detail: str = ""
 
-    def as_dict(self) -> dict[str, str]:
-        return {"step": self.step, "status": self.status, "detail": self.detail}
+    def as_dict(self) -> dict[str, Any]:
+        return plain_dict(self)
 
 
 @dataclass(frozen=True)
@@ -44,56 +46,6 @@ class KeyMeta:
     ip_whitelist: tuple[str, ...] = ()
     # Other stored keys holding the same API key (nbsupport.keys.shared_with), read with the key.
     shared_with: tuple[SharedKey, ...] = ()
-
-
-@dataclass
-class TestResult:
-    __test__ = False  # not a pytest test class, despite the name
-
-    key_id: int | None
-    test_id: int | None
-    outcome: str
-    diagnosis: str
-    missing_permissions: list[str]
-    permissions: dict[str, str]
-    exchange_error: str
-    requests: int
-    duration_ms: int
-    fix: dict[str, Any]
-    egress_ip: str
-    warnings: list[str]
-    steps: list[ProgressEvent]
-    started_at: datetime
-    # Extra facts for support (egress_mismatch, key settings read from the venue); never a secret.
-    detail: dict[str, Any] = field(default_factory=dict)
-    # Who wrote `exchange_error`: "venue" (its own answer, quotable as "Exchange said"), "console" (our
-    # proxy, our client's timeout, the network), None when there is no error.
-    error_source: str | None = None
-    # Our words for a console-side error ("No answer from the exchange within 10 s"); "" otherwise.
-    error_text: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """The `retest --json` contract other tools rely on (README), plus test_id, egress_ip (null when no
-        request left: no route to claim), warnings, steps, started_at, detail, error_source and error_text."""
-        return {
-            "key_id": self.key_id,
-            "outcome": self.outcome,
-            "diagnosis": self.diagnosis,
-            "missing_permissions": list(self.missing_permissions),
-            "permissions": dict(self.permissions),
-            "exchange_error": self.exchange_error,
-            "requests": self.requests,
-            "duration_ms": self.duration_ms,
-            "fix": dict(self.fix),
-            "test_id": self.test_id,
-            "egress_ip": self.egress_ip or None,
-            "warnings": list(self.warnings),
-            "steps": [s.as_dict() for s in self.steps],
-            "started_at": self.started_at.isoformat(),
-            "detail": dict(self.detail),
-            "error_source": self.error_source,
-            "error_text": self.error_text,
-        }
 
 
 # Our own failures, in words that say they are ours (the codes are `nbsupport.venues.wire`'s readings).

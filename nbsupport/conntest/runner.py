@@ -38,8 +38,9 @@ from datetime import UTC, datetime
 from nbsupport.config import Settings
 from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND, Egress, Evidence, key_settings_findings, verdict
 from nbsupport.conntest.fix import fix_payload, reply_facts
+from nbsupport.conntest.outcome import ConnectionOutcome
 from nbsupport.conntest.preflight import refuse_unserved_demo_venue, run_preflight
-from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult, console_error_text
+from nbsupport.conntest.result import KeyMeta, ProgressEvent, console_error_text
 from nbsupport.credentials import Credentials
 from nbsupport.diagnosis import Diagnosis, Scope, ScopeState
 from nbsupport.venues.base import TERMINAL_KINDS, ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError
@@ -60,7 +61,10 @@ _SIBLING_ANSWERS = frozenset({ErrorKind.AUTH, ErrorKind.AMBIGUOUS_AUTH, ErrorKin
 _KEY_INFO_STOPS = TERMINAL_KINDS - {ErrorKind.UNAVAILABLE, ErrorKind.GARBAGE}
 
 
-class _Run:
+class ProbePlan:
+    """One test of one key: the plan's steps, the evidence they gather, the outcome concluded from it.
+    `run_plan` runs it; a narrower plan (nbsupport.conntest.scope_probe) overrides `plan`."""
+
     def __init__(self, credentials: Credentials, meta: KeyMeta, settings: Settings,
                  progress: Progress | None) -> None:
         self.credentials = credentials
@@ -108,7 +112,7 @@ class _Run:
         self.emit("preflight", "warning" if pre.warnings else "ok", "; ".join(pre.warnings))
         wire = self._wire(self.venue, self.meta.exchange)
         try:
-            self._plan(wire)
+            self.plan(wire)
         finally:
             self.requests += wire.requests
             wire.close()
@@ -118,7 +122,7 @@ class _Run:
         return Wire(client, venue, (self.credentials.api_key, self.credentials.secret,
                                     self.credentials.password or "", self.credentials.uid or ""))
 
-    def _plan(self, wire: Wire) -> None:
+    def plan(self, wire: Wire) -> None:
         self.emit("balance", "running")
         refused: VenueError | None = None
         try:
@@ -323,11 +327,11 @@ class _Run:
 
     # --- result ------------------------------------------------------------------------------------------
 
-    def result(self, duration_ms: int) -> TestResult:
+    def result(self, duration_ms: int) -> ConnectionOutcome:
         concluded = verdict(self.evidence)
         error = self.evidence.error
-        ours = error is not None and error.source == "console"
-        return TestResult(
+        ours = error if error is not None and error.source == "console" else None  # our side's failure
+        return ConnectionOutcome(
             key_id=self.meta.key_id,
             test_id=None,
             outcome=concluded.outcome.value,
@@ -345,27 +349,27 @@ class _Run:
             started_at=self.started,
             detail=dict(self.evidence.detail),
             error_source=error.source if error is not None else None,
-            error_text=console_error_text(error.code, self.settings.request_timeout_ms) if ours else "",
+            error_text=console_error_text(ours.code, self.settings.request_timeout_ms) if ours else "",
         )
 
 
-def test_credentials(
+def check_credentials(
     exchange_id: str,
     credentials: Credentials,
     key_meta: KeyMeta | None,
     settings: Settings,
     progress: Progress | None = None,
-) -> TestResult:
+) -> ConnectionOutcome:
     """Run the plan for one key without touching the database. Thread-safe; one key at a time per key."""
     guard_ccxt_logger()
     meta = key_meta or KeyMeta(exchange=exchange_id)
     if meta.exchange != exchange_id:
         meta = replace(meta, exchange=exchange_id)
-    return run_plan(_Run(credentials, meta, settings, progress))
+    return run_plan(ProbePlan(credentials, meta, settings, progress))
 
 
-def run_plan(run: _Run) -> TestResult:
-    """Run a prepared plan (the full test, or a narrower one built on `_Run`) and time it."""
+def run_plan(run: ProbePlan) -> ConnectionOutcome:
+    """Run a prepared plan (the full test, or a narrower one built on `ProbePlan`) and time it."""
     refuse_unserved_demo_venue(run.settings, run.meta.exchange)
     started = time.monotonic()
     try:
@@ -375,5 +379,3 @@ def run_plan(run: _Run) -> TestResult:
         NONCES.settle(NONCES.key_id(run.credentials.api_key))
     return run.result(int((time.monotonic() - started) * 1000))
 
-
-test_credentials.__test__ = False  # type: ignore[attr-defined]  # a library function, not a pytest test

@@ -32,7 +32,8 @@ from nbsupport import audit
 from nbsupport.audit import Action, Actor
 from nbsupport.clock import utcnow
 from nbsupport.conntest.locks import claim, holder_is_gone, lease_seconds, new_holder, unclaim
-from nbsupport.conntest.result import ProgressEvent, RetestRefused, TestResult
+from nbsupport.conntest.outcome import ConnectionOutcome
+from nbsupport.conntest.result import ProgressEvent, RetestRefused
 from nbsupport.console import Console
 from nbsupport.crypto import CryptoError
 from nbsupport.db.engine import DatabaseUnavailable
@@ -64,7 +65,7 @@ class RunView:
     ticket: str
     state: str
     steps: list[ProgressEvent]
-    result: dict[str, Any] | None
+    result: ConnectionOutcome | None  # once the run is done
     test_id: int | None
     reason: str
     message: str
@@ -87,9 +88,10 @@ class Started:
 def _view(row: RetestRun) -> RunView:
     return RunView(
         id=row.id, key_id=row.key_id, actor=row.actor, ticket=row.ticket, state=row.state,
-        steps=[ProgressEvent(**step) for step in row.steps or []], result=row.result, test_id=row.test_id,
-        reason=row.reason, message=row.message, retry_after_s=row.retry_after_s, created_at=row.created_at,
-        finished_at=row.finished_at,
+        steps=[ProgressEvent(**step) for step in row.steps or []],
+        result=ConnectionOutcome.from_dict(row.result) if row.result is not None else None,
+        test_id=row.test_id, reason=row.reason, message=row.message, retry_after_s=row.retry_after_s,
+        created_at=row.created_at, finished_at=row.finished_at,
     )
 
 
@@ -160,7 +162,7 @@ def _execute(console: Console, run_id: int, holder: str, key_id: int, actor: Act
         with suppress(DatabaseUnavailable):
             _write(console, run_id, steps=list(steps.values()))
 
-    def finished(session: Session, result: TestResult) -> None:
+    def finished(session: Session, result: ConnectionOutcome) -> None:
         session.execute(update(RetestRun).where(RetestRun.id == run_id).values(
             state=DONE, live_key_id=None, steps=list(steps.values()), result=result.as_dict(),
             test_id=result.test_id, finished_at=utcnow()))

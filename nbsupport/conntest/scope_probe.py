@@ -20,8 +20,7 @@ What one answer can and cannot tell:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nbsupport import audit
@@ -29,8 +28,10 @@ from nbsupport.audit import Action, Actor
 from nbsupport.config import Settings
 from nbsupport.conntest.classify import DIAGNOSIS_BY_KIND
 from nbsupport.conntest.leased import leased_key
-from nbsupport.conntest.result import KeyMeta, ProgressEvent, TestResult
-from nbsupport.conntest.runner import Progress, _Run, run_plan
+from nbsupport.conntest.outcome import ConnectionOutcome
+from nbsupport.conntest.result import KeyMeta
+from nbsupport.conntest.retest import run_retest
+from nbsupport.conntest.runner import ProbePlan, Progress, run_plan
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.db.models import ExchangeKey
@@ -46,50 +47,35 @@ _KEY_REFUSALS = frozenset({ErrorKind.AUTH, ErrorKind.AMBIGUOUS_AUTH})
 
 
 @dataclass(frozen=True)
-class ScopeProbeResult:
-    """The answer about one scope; field names follow `TestResult` where they mean the same."""
+class ScopeAnswer:
+    """The answer about one scope: its state, and the outcome narrowed to that scope."""
 
-    key_id: int
     scope: str
     state: str  # granted | missing | unknown
-    outcome: str
-    diagnosis: str
-    permissions: dict[str, str]  # {scope: state}, as a test reports it
-    missing_permissions: list[str]
-    exchange_error: str  # scrubbed, as every venue code is
-    requests: int
-    duration_ms: int
-    fix: dict[str, Any]
-    egress_ip: str
-    started_at: datetime
     via: str  # "probe": one request; "retest": the venue cannot probe the scope, the full test ran
+    # Only this scope in `permissions` and `missing_permissions`; a `test_id` only when the full test ran.
+    result: ConnectionOutcome
     fallback_reason: str = ""
-    test_id: int | None = None  # only when the full test ran (it records a test row as always)
-    warnings: list[str] = field(default_factory=list)
-    steps: list[ProgressEvent] = field(default_factory=list)
 
     @classmethod
-    def from_test(cls, key_id: int, scope: Scope, test: TestResult, *, via: str,
-                  fallback_reason: str = "") -> ScopeProbeResult:
+    def from_test(cls, key_id: int, scope: Scope, test: ConnectionOutcome, *, via: str,
+                  fallback_reason: str = "") -> ScopeAnswer:
         state = test.permissions.get(scope.value, ScopeState.UNKNOWN.value)
-        return cls(
-            key_id=key_id, scope=scope.value, state=state, outcome=test.outcome, diagnosis=test.diagnosis,
-            permissions={scope.value: state},
-            missing_permissions=[scope.value] if state == ScopeState.MISSING else [],
-            exchange_error=test.exchange_error, requests=test.requests, duration_ms=test.duration_ms,
-            fix=dict(test.fix), egress_ip=test.egress_ip, started_at=test.started_at, via=via,
-            fallback_reason=fallback_reason, test_id=test.test_id, warnings=list(test.warnings),
-            steps=list(test.steps),
-        )
+        narrowed = replace(test, key_id=key_id, permissions={scope.value: state},
+                           missing_permissions=[scope.value] if state == ScopeState.MISSING else [])
+        return cls(scope=scope.value, state=state, via=via, result=narrowed, fallback_reason=fallback_reason)
 
     def as_dict(self) -> dict[str, Any]:
-        payload = asdict(self)
-        payload["started_at"] = self.started_at.isoformat()
-        payload["steps"] = [s.as_dict() for s in self.steps]
-        return payload
+        """Flat: the outcome's fields (without its detail and error source; the egress as recorded), then
+        the scope's."""
+        result = self.result.as_dict()
+        for dropped in ("detail", "error_source", "error_text"):
+            del result[dropped]
+        return {**result, "egress_ip": self.result.egress_ip, "scope": self.scope, "state": self.state,
+                "via": self.via, "fallback_reason": self.fallback_reason}
 
 
-class _ScopeRun(_Run):
+class ScopePlan(ProbePlan):
     """The runner's plan (preflight, client, request counting, verdict) with one probe as its only step."""
 
     def __init__(self, credentials: Credentials, meta: KeyMeta, settings: Settings, scope: Scope,
@@ -99,7 +85,7 @@ class _ScopeRun(_Run):
         # Judge only the scope asked about: the key's other needs were not asked.
         self.evidence.required = [scope]
 
-    def _plan(self, wire: Wire) -> None:
+    def plan(self, wire: Wire) -> None:
         step = f"scope:{self.scope.value}"
         self.emit(step, "running")
         try:
@@ -153,13 +139,10 @@ class _ScopeRun(_Run):
 
 
 def _full_retest(console: Console, key_id: int, scope: Scope, reason: str, *, actor: Actor, ticket: str,
-                 progress: Progress | None, ignore_cooldown: bool) -> ScopeProbeResult:
-    # Imported here: nbsupport.conntest imports this module.
-    from nbsupport.conntest import run_retest
-
+                 progress: Progress | None, ignore_cooldown: bool) -> ScopeAnswer:
     test = run_retest(console, key_id, actor=actor, ticket=ticket, trigger="retest", progress=progress,
                       ignore_cooldown=ignore_cooldown)
-    return ScopeProbeResult.from_test(key_id, scope, test, via="retest", fallback_reason=reason)
+    return ScopeAnswer.from_test(key_id, scope, test, via="retest", fallback_reason=reason)
 
 
 def probe_scope(
@@ -171,7 +154,7 @@ def probe_scope(
     ticket: str = "",
     progress: Progress | None = None,
     ignore_cooldown: bool = False,
-) -> ScopeProbeResult:
+) -> ScopeAnswer:
     """Ask the venue about one scope of a stored key; record one audit row and nothing else.
 
     Raises KeyInputError (no such key or scope), CryptoError (no master key; nothing recorded) or
@@ -192,12 +175,12 @@ def probe_scope(
                             ignore_cooldown=ignore_cooldown)
     guard_ccxt_logger()
     with leased_key(console, key_id, ignore_cooldown=ignore_cooldown) as key:
-        test = run_plan(_ScopeRun(key.take_credentials(), key.meta, console.settings, wanted, progress))
-        result = ScopeProbeResult.from_test(key_id, wanted, test, via="probe")
+        test = run_plan(ScopePlan(key.take_credentials(), key.meta, console.settings, wanted, progress))
+        answer = ScopeAnswer.from_test(key_id, wanted, test, via="probe")
         key.record(lambda session, _row: audit.record(
             session, actor, Action.KEY_PROBE, ticket=ticket, subject_user_id=key.user_id,
-            subject_key_id=key_id, result=result.diagnosis,
-            detail={"scope": result.scope, "state": result.state, "outcome": result.outcome,
-                    "requests": result.requests, "egress_ip": result.egress_ip},
+            subject_key_id=key_id, result=test.diagnosis,
+            detail={"scope": answer.scope, "state": answer.state, "outcome": test.outcome,
+                    "requests": test.requests, "egress_ip": test.egress_ip},
         ))
-    return result
+    return answer

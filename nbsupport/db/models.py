@@ -195,7 +195,8 @@ class ConnectionTest(Base):
     ticket: Mapped[str] = mapped_column(String(200), default="")
     outcome: Mapped[str] = mapped_column(String(10))
     diagnosis: Mapped[str] = mapped_column(String(40))
-    missing_scopes: Mapped[list[str]] = mapped_column(default=list)
+    # One name in Python, the result's; the column keeps the name it was created with.
+    missing_permissions: Mapped[list[str]] = mapped_column("missing_scopes", default=list)
     permissions: Mapped[dict[str, str]] = mapped_column(default=dict)
     exchange_error: Mapped[str] = mapped_column(String(500), default="")
     requests: Mapped[int] = mapped_column(default=0)
@@ -278,7 +279,7 @@ class RetestRun(Base):
     holder: Mapped[str] = mapped_column(String(100))
     # Progress so far: [{"step", "status", "detail"}], one entry per step, updated in place.
     steps: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
-    # The finished test's contract JSON (TestResult.as_dict), never a secret.
+    # The finished test's contract JSON (ConnectionOutcome.as_dict), never a secret.
     result: Mapped[dict[str, object] | None] = mapped_column(JSON)
     test_id: Mapped[int | None] = mapped_column(BigId)
     reason: Mapped[str] = mapped_column(String(20), default="")

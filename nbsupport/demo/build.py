@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from nbsupport.demo.chunk import chunk_source
 from nbsupport.demo.frames import DAY, HOUR, MINUTE, Frame, from_us, to_us
 from nbsupport.demo.names import DEMO_EMAIL_SUFFIXES
 from nbsupport.demo.population import USERS_PER_CHUNK, Context
+from nbsupport.plain import plain_dict
 
 try:
     import fcntl
@@ -104,7 +105,7 @@ class BuildReport:
         return self.users / self.seconds if self.seconds else 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "users_per_second": round(self.users_per_second)}
+        return {**plain_dict(self), "users_per_second": round(self.users_per_second)}
 
 
 def make_context(spec: DemoSpec) -> Context:

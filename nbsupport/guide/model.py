@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from nbsupport.diagnosis import Diagnosis
+from nbsupport.plain import plain_dict
 from nbsupport.vocabulary import NOT_A_KEY_PROBLEM
 
 # Rows of the generic guide apply to every ccxt venue that has no guide of its own.
@@ -159,20 +160,20 @@ class Match:
     cause_count: int = 1
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        return plain_dict({
             "fix": self.row.as_fix_payload(),
             "fix_id": self.row.fix_id,
             "venue": self.row.venue,
-            "diagnosis": self.row.diagnosis.value,
+            "diagnosis": self.row.diagnosis,
             "cause_code": self.row.cause_code,
             "key_problem": self.row.key_problem,
             "team": self.row.team,
             "cause_rank": self.cause_rank,
             "cause_count": self.cause_count,
             "tell_apart": self.row.tell_apart,
-            "severity": self.row.severity.value,
+            "severity": self.row.severity,
             "score": round(self.score, 2),
             "pattern": self.pattern,
             "matched_text": self.matched_text,
-            "span": list(self.span),
-        }
+            "span": self.span,
+        })

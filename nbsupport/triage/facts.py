@@ -23,6 +23,7 @@ from typing import Literal, TypeVar
 from nbsupport.credentials import mask
 from nbsupport.guide import GENERIC_VENUE, MAX_SCAN_CHARS, FixTable, Match, load_table, match_error
 from nbsupport.keys import fingerprint
+from nbsupport.plain import plain_dict
 
 MAX_ITEMS = 20
 MAX_ERROR_LINES = 20
@@ -101,8 +102,8 @@ class ErrorLine:
         return len({m.row.diagnosis for m in self.matches}) > 1
 
     def as_dict(self) -> dict[str, object]:
-        return {"line": self.line, "text": self.text, "ambiguous": self.ambiguous,
-                "matches": [m.as_dict() for m in self.matches]}
+        return plain_dict({"line": self.line, "text": self.text, "ambiguous": self.ambiguous,
+                           "matches": [m.as_dict() for m in self.matches]})
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,13 @@ class TicketFacts:
         return self.venues[0] if len(self.venues) == 1 else None
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "emails": list(self.emails), "user_ids": list(self.user_ids), "key_ids": list(self.key_ids),
+        return plain_dict({
+            "emails": self.emails, "user_ids": self.user_ids, "key_ids": self.key_ids,
             "key_fragments": [{"kind": f.kind, "shown": f.shown, "line": f.line} for f in self.key_fragments],
-            "venues": list(self.venues), "ticket_refs": list(self.ticket_refs),
+            "venues": self.venues, "ticket_refs": self.ticket_refs,
             "error_lines": [e.as_dict() for e in self.error_lines],
             "lines": self.lines, "skipped_chars": self.skipped_chars,
-        }
+        })
 
 
 @dataclass(frozen=True)

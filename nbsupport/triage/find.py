@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy.orm import Session
 
 from nbsupport import conntest
-from nbsupport.conntest import TestRecord
+from nbsupport.conntest import ConnectionOutcome, RecordedTest
 from nbsupport.guide import FixRow, FixTable, Match, fix_for, get_fix, load_table
 from nbsupport.keys import KeyView
 from nbsupport.lookup import LookupQueryError, UserCard, lookup
+from nbsupport.plain import plain_dict
 from nbsupport.triage.facts import TicketFacts, explain_errors, parse_ticket
 
 # One lookup per fact; each is an indexed query, so this bounds a triage to a few dozen milliseconds.
@@ -47,7 +48,7 @@ class Triage:
     keys: tuple[MatchedKey, ...] = ()  # best first: the first one is the suggestion
     not_found: tuple[str, ...] = ()  # facts that matched nothing, as a page may show them
     truncated: bool = False
-    latest: TestRecord | None = None  # the suggested key's latest test
+    latest: RecordedTest | None = None  # the suggested key's latest test
     reply: FixRow | None = None  # the guide entry whose customer reply fits that result
 
     @property
@@ -59,14 +60,14 @@ class Triage:
         """The reply drafted from the latest result itself (exact missing permissions, our egress address,
         warnings), recorded with the test; a test recorded before replies were drafted falls back to its
         guide entry's general reply."""
-        if self.latest is not None and self.latest.customer_reply:
-            return self.latest.customer_reply
+        if self.latest is not None and self.latest.result.customer_reply:
+            return self.latest.result.customer_reply
         return self.reply.customer_reply if self.reply else ""
 
     def confirmed(self, match: Match) -> bool:
         """The suggested key's latest test reached the same diagnosis as this explanation of an error
         line: of several plausible causes, that is the one that tells them apart."""
-        return self.latest is not None and match.row.diagnosis.value == self.latest.diagnosis
+        return self.latest is not None and match.row.diagnosis.value == self.latest.result.diagnosis
 
     def subjects(self) -> list[tuple[int, int | None]]:
         """(user id, key id) for each key shown, and (user id, None) for a matched user without one:
@@ -88,7 +89,7 @@ class Triage:
 
     def as_dict(self) -> dict[str, object]:
         suggested = self.suggested
-        return {
+        return plain_dict({
             "facts": self.facts.as_dict(),
             "users": [{**u.card.as_dict(), "reasons": list(u.reasons)} for u in self.users],
             "keys": [{**k.view.as_dict(), "reasons": list(k.reasons), "named": k.named} for k in self.keys],
@@ -98,7 +99,7 @@ class Triage:
             "latest_test": self.latest.as_dict() if self.latest else None,
             "reply": self.reply.as_fix_payload() if self.reply else None,
             "reply_text": self.reply_text,
-        }
+        })
 
 
 @dataclass
@@ -136,19 +137,19 @@ def triage(
     if exchange is None and not facts.venues:
         # The ticket does not say which venue; its key does, and some errors mean different things there.
         facts = replace(facts, error_lines=explain_errors(text, top.exchange, table=table))
-    history = conntest.test_history(session, top.id, limit=1)
+    history = conntest.recorded_tests(session, top.id, limit=1)
     latest = history[0] if history else None
     return replace(result, facts=facts, latest=latest,
-                   reply=reply_row(latest, top.exchange) if latest else None)
+                   reply=reply_row(latest.result, top.exchange) if latest else None)
 
 
-def reply_row(record: TestRecord, exchange: str) -> FixRow | None:
+def reply_row(result: ConnectionOutcome, exchange: str) -> FixRow | None:
     """The guide entry the test chose (its stored fix id), else the primary one for its diagnosis."""
-    row = get_fix(record.fix_id) if record.fix_id else None
+    row = get_fix(result.fix_id) if result.fix_id else None
     if row is not None:
         return row
     try:
-        return fix_for(record.diagnosis, exchange)
+        return fix_for(result.diagnosis, exchange)
     except (LookupError, ValueError):  # an unknown code, or a guide without that row
         return None
 

@@ -8,7 +8,7 @@ import streamlit as st
 from nbsupport import conntest
 from nbsupport.audit import Action
 from nbsupport.auth import Identity, can_view_key
-from nbsupport.conntest import TestRecord
+from nbsupport.conntest import RecordedTest
 from nbsupport.console import Console
 from nbsupport.keys import KeyView
 from nbsupport.lookup import UserCard, lookup
@@ -50,7 +50,7 @@ def load_key(console: Console, key_id: int, user_id: int | None = None) -> tuple
     return view, found.users[0]
 
 
-def test_history_section(records: list[TestRecord]) -> None:
+def history_section(records: list[RecordedTest]) -> None:
     st.subheader("Test history")
     frame = history_frame(records)
     if frame.empty:
@@ -78,14 +78,14 @@ def render_key(console: Console, identity: Identity, key_id: int, user_id: int |
     # Re-test sits above the diagnosis: its verdict is then followed by the refreshed fix card.
     retest_panel(console, identity, view)
     with console.session() as session:
-        records = conntest.test_history(session, view.id, limit=HISTORY_LIMIT)
+        records = conntest.recorded_tests(session, view.id, limit=HISTORY_LIMIT)
     st.subheader("Latest diagnosis")
     if view.last_outcome == "ok":
         st.success(f"Last test green ({view.last_diagnosis or 'ok'}): nothing to fix.")
     else:
         # The latest result's own reply (exactly what it found missing, our egress address), not the
         # guide's general one; a test recorded before replies were drafted has none.
-        latest_reply = records[0].customer_reply if records else ""
+        latest_reply = records[0].result.customer_reply if records else ""
         show_diagnosis(view.last_diagnosis, view.exchange, reply=latest_reply or None)
-    test_history_section(records)
+    history_section(records)
     return True

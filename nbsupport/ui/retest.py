@@ -8,8 +8,6 @@ same verdict. Nothing here waits for the venue.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import streamlit as st
 
 from nbsupport.auth import Identity, can_retest
@@ -62,8 +60,10 @@ def _show_live(run: runs.RunView) -> None:
 
 
 def _show_finished(run: runs.RunView) -> None:
-    result = run.result or {}
-    outcome = OUTCOME_WORDS.get(str(result.get("outcome", "")), str(result.get("outcome", "")))
+    result = run.result
+    if result is None:  # only a done run is shown here, and a done run carries its result
+        return
+    outcome = OUTCOME_WORDS.get(result.outcome, result.outcome)
     when = utc_text(run.finished_at, empty="")
     st.markdown(f"**{FINISHED}**: {md_escape(outcome)} · ticket {md_escape(run.ticket)} · "
                 f"by {md_escape(run.actor)} · {md_escape(when)}")
@@ -122,10 +122,9 @@ def _panel(console: Console, identity: Identity, view: KeyView, was_live: bool) 
 
 def _still_latest(run: runs.RunView, view: KeyView) -> bool:
     """A run's verdict is the key's latest result unless a later test (CLI, bulk) came after it."""
-    started = (run.result or {}).get("started_at")
-    if view.last_test_at is None or not started:
+    if view.last_test_at is None or run.result is None:
         return True
-    return view.last_test_at <= datetime.fromisoformat(str(started))
+    return view.last_test_at <= run.result.started_at
 
 
 def retest_panel(console: Console, identity: Identity, view: KeyView) -> None:

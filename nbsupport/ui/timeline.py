@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from nbsupport.clock import utc_text
+from nbsupport.conntest.outcome import ConnectionOutcome, RecordedTest
 from nbsupport.diagnosis import Scope, ScopeState
 from nbsupport.ui.fix_card import reply_block
 from nbsupport.ui.markdown import md_escape
@@ -42,34 +42,26 @@ COLUMNS = ["started", "outcome", "diagnosis", "trigger", "actor", "ticket", "dur
            "missing", "error"]
 
 
-def _as_mapping(item: Any) -> Mapping[str, Any]:
-    return item if isinstance(item, Mapping) else item.as_dict()
-
-
-def _said(data: Mapping[str, Any]) -> str:
+def _said(result: ConnectionOutcome) -> str:
     """The error column: the venue's code as it said it, or ours marked as ours."""
-    code = str(data.get("exchange_error") or "")
-    return f"{code} (our side)" if code and data.get("error_source") == "console" else code
+    code = result.exchange_error
+    return f"{code} (our side)" if code and result.error_source == "console" else code
 
 
-def history_frame(tests: Iterable[Any]) -> pd.DataFrame:
+def history_frame(tests: Iterable[RecordedTest]) -> pd.DataFrame:
     """A bounded history (the library returns at most `limit` rows) as a table, newest first."""
-    rows = []
-    for test in tests:
-        data = _as_mapping(test)
-        started = data.get("started_at")
-        rows.append({
-            "started": pd.Timestamp(started) if started else pd.NaT,
-            "outcome": data.get("outcome") or "",
-            "diagnosis": data.get("diagnosis") or "",
-            "trigger": data.get("trigger") or "",
-            "actor": data.get("actor") or "",
-            "ticket": data.get("ticket") or "",
-            "duration ms": data.get("duration_ms"),
-            "requests": data.get("requests"),
-            "missing": ", ".join(data.get("missing_scopes") or data.get("missing_permissions") or []),
-            "error": _said(data)[:200],
-        })
+    rows = [{
+        "started": pd.Timestamp(test.result.started_at),
+        "outcome": test.result.outcome,
+        "diagnosis": test.result.diagnosis,
+        "trigger": test.trigger,
+        "actor": test.actor,
+        "ticket": test.ticket,
+        "duration ms": test.result.duration_ms,
+        "requests": test.result.requests,
+        "missing": ", ".join(test.result.missing_permissions),
+        "error": _said(test.result)[:200],
+    } for test in tests]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if frame.empty:
         return frame
@@ -83,7 +75,7 @@ def history_chart(frame: pd.DataFrame) -> alt.Chart:
     color = alt.Color("outcome:N", scale=alt.Scale(domain=OUTCOMES, range=OUTCOME_PALETTE))
     # The frame holds `utc_text` strings; the axis needs moments (labelled in UTC, as the table is).
     data = frame.assign(moment=pd.to_datetime(frame["started"].str.removesuffix(" UTC"), utc=True))
-    return (
+    chart: alt.Chart = (  # annotated: altair's `mark_*` methods are Any to the checker
         alt.Chart(data)
         .mark_circle(size=120, opacity=0.9)
         .encode(
@@ -96,6 +88,7 @@ def history_chart(frame: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=160)
     )
+    return chart
 
 
 def step_words(step: str, status: str, detail: str = "") -> tuple[str, str, str]:
@@ -124,41 +117,38 @@ VERDICT_TITLES = {"ok": "Green: the key works", "warning": "Amber: works, but ne
                   "failed": "Red: the key does not work"}
 
 
-def error_line(result: Mapping[str, Any]) -> str:
+def error_line(result: ConnectionOutcome) -> str:
     """Who said what: the venue's own text quoted as "Exchange said", our side's failures in our words."""
-    code = str(result.get("exchange_error") or "")[:300].replace("`", "")
+    code = result.exchange_error[:300].replace("`", "")
     if not code:
         return ""
-    source = result.get("error_source")
-    if source == "venue":
+    if result.error_source == "venue":
         return f"Exchange said: `{code}`"
-    if source == "console":
-        return md_escape(str(result.get("error_text") or code)) + " (our side: the exchange said nothing)"
+    if result.error_source == "console":
+        return md_escape(result.error_text or code) + " (our side: the exchange said nothing)"
     return f"Error: `{code}`"  # a result from before the source was recorded
 
 
-def verdict(result: Mapping[str, Any]) -> None:
+def verdict(result: ConnectionOutcome) -> None:
     """The end of a re-test: one coloured box with the diagnosis, the missing scopes and who said what
     went wrong; then the customer reply drafted from this result."""
-    outcome = str(result.get("outcome") or "failed")
-    lines = [f"**{VERDICT_TITLES.get(outcome, outcome)}** · diagnosis `{result.get('diagnosis', '')}`"]
-    missing: Sequence[str] = result.get("missing_permissions") or []
-    if missing:
-        lines.append("Missing: " + ", ".join(md_escape(m.replace("_", " ")) for m in missing))
-    for warning in result.get("warnings") or []:
+    outcome = result.outcome or "failed"
+    lines = [f"**{VERDICT_TITLES.get(outcome, outcome)}** · diagnosis `{result.diagnosis}`"]
+    if result.missing_permissions:
+        missing = (md_escape(m.replace("_", " ")) for m in result.missing_permissions)
+        lines.append("Missing: " + ", ".join(missing))
+    for warning in result.warnings:
         lines.append(f"⚠️ {md_escape(str(warning)[:300])}")
     said = error_line(result)
     if said:
         lines.append(said)
-    stats = [f"{result.get('requests', 0)} requests", f"{result.get('duration_ms', 0)} ms"]
+    stats = [f"{result.requests} requests", f"{result.duration_ms} ms"]
     # A test that sent nothing took no route; an older result may still carry one, so both are checked.
-    if result.get("egress_ip") and result.get("requests"):
-        stats.append(f"via {md_escape(str(result['egress_ip']))}")
+    if result.egress_ip and result.requests:
+        stats.append(f"via {md_escape(result.egress_ip)}")
     lines.append(" · ".join(stats))
     text = "  \n".join(lines)
     box = {"ok": st.success, "warning": st.warning}.get(outcome, st.error)
     box(text)
-    # A live result carries its reply in `fix`; a recorded one (`TestRecord.as_dict()`) at top level.
-    reply = (result.get("fix") or {}).get("customer_reply") or result.get("customer_reply")
-    if reply:
-        reply_block(str(reply), "Reply for this result")
+    if result.customer_reply:
+        reply_block(result.customer_reply, "Reply for this result")

@@ -141,7 +141,8 @@ def suggestion(result: Triage) -> None:
 
 
 def reply(result: Triage) -> None:
-    top, latest, row = result.suggested, result.latest, result.reply
+    top, row = result.suggested, result.reply
+    latest = result.latest.result if result.latest is not None else None
     if top is None:
         return
     st.markdown("**Drafted reply**")

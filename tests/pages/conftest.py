@@ -64,8 +64,8 @@ def seeded(console: Console, keyring: MasterKeyring) -> Seeded:
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
-    """The fake engine in place of the real one's `run_retest` and `test_history` for this test."""
+    """The fake engine in place of the real one's `run_retest` and `recorded_tests` for this test."""
     fake = FakeEngine()
     monkeypatch.setattr(conntest, "run_retest", fake.run_retest)
-    monkeypatch.setattr(conntest, "test_history", fake.test_history)
+    monkeypatch.setattr(conntest, "recorded_tests", fake.recorded_tests)
     return fake

@@ -1,5 +1,6 @@
-"""A stand-in for `run_retest` / `test_history` with the engine's contract, so every branch of the re-test
-UI is reachable without a venue: it reports progress from another thread, as a parallel engine may."""
+"""A stand-in for `run_retest` / `recorded_tests` with the engine's contract and types, so every branch of
+the re-test UI is reachable without a venue: it reports progress from another thread, as a parallel
+engine may."""
 
 from __future__ import annotations
 
@@ -9,26 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from nbsupport.conntest import ProgressEvent, RetestRefused, TestRecord
+from nbsupport.conntest import ConnectionOutcome, ProgressEvent, RecordedTest, RetestRefused
 from nbsupport.crypto import MasterKeyMissing
-
-
-@dataclass
-class FakeResult:
-    key_id: int
-    outcome: str
-    diagnosis: str
-    missing: list[str] = field(default_factory=list)
-    test_id: int | None = 99
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "key_id": self.key_id, "outcome": self.outcome, "diagnosis": self.diagnosis,
-            "missing_permissions": self.missing, "permissions": {}, "exchange_error": "",
-            "requests": 7, "duration_ms": 812, "fix": {}, "test_id": 99, "egress_ip": "51.38.112.198",
-            "warnings": [], "steps": [], "started_at": self.started_at.isoformat(),
-        }
 
 
 @dataclass
@@ -37,12 +20,12 @@ class FakeEngine:
 
     mode: str = "failed"
     calls: list[dict[str, Any]] = field(default_factory=list)
-    history: list[TestRecord] = field(default_factory=list)
+    history: list[RecordedTest] = field(default_factory=list)
 
     def run_retest(self, console: Any, key_id: int, *, actor: Any, ticket: str = "", trigger: str = "retest",
                    progress: Callable[[ProgressEvent], None] | None = None,
                    ignore_cooldown: bool = False,
-                   on_record: Callable[[Any, Any], None] | None = None) -> FakeResult:
+                   on_record: Callable[[Any, ConnectionOutcome], None] | None = None) -> ConnectionOutcome:
         self.calls.append({"key_id": key_id, "actor": actor, "ticket": ticket, "trigger": trigger})
         if self.mode in ("cooldown", "in_progress"):
             # The real engine's message is one sentence that ends with its retry hint.
@@ -63,16 +46,17 @@ class FakeEngine:
         reporter.join()
         diagnosis = {"ok": "ok", "warning": "withdraw_enabled", "failed": "missing_permission"}[self.mode]
         missing = ["query_closed_orders"] if self.mode == "failed" else []
-        self.history.insert(0, TestRecord(
-            id=len(self.history) + 1, key_id=key_id, started_at=datetime.now(UTC), trigger=trigger,
-            actor=actor.email, ticket=ticket, outcome=self.mode, diagnosis=diagnosis,
+        result = ConnectionOutcome(
+            key_id=key_id, test_id=len(self.history) + 1, outcome=self.mode, diagnosis=diagnosis,
             missing_permissions=missing, permissions={}, exchange_error="", requests=7, duration_ms=812,
-            egress_ip="", warnings=[], egress_mismatch=False, fix_id=""))
-        result = FakeResult(key_id, self.mode, diagnosis, missing)
+            fix={}, egress_ip="51.38.112.198", warnings=[], steps=[ProgressEvent(*step) for step in steps],
+            started_at=datetime.now(UTC))
+        self.history.insert(0, RecordedTest(id=len(self.history) + 1, trigger=trigger, actor=actor.email,
+                                            ticket=ticket, result=result))
         if on_record is not None:  # in the test's own transaction, as the engine does
             with console.session() as session:
                 on_record(session, result)
         return result
 
-    def test_history(self, session: Any, key_id: int, limit: int = 50) -> list[TestRecord]:
+    def recorded_tests(self, session: Any, key_id: int, limit: int = 50) -> list[RecordedTest]:
         return self.history[:limit]

@@ -51,7 +51,7 @@ def _test_row(
 ) -> ConnectionTest:
     return ConnectionTest(
         key_id=key.id, exchange=key.exchange, started_at=started, trigger="save", actor="cli:test",
-        ticket="", outcome=outcome, diagnosis=diagnosis, missing_scopes=extra.get("missing", []),
+        ticket="", outcome=outcome, diagnosis=diagnosis, missing_permissions=extra.get("missing", []),
         permissions=extra.get("permissions", {}), exchange_error=extra.get("error", ""), requests=3,
         duration_ms=420, egress_ip="51.38.112.198", detail={},
     )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from nbsupport.conntest import ConnectionOutcome
 from nbsupport.keys import KeyView
 from nbsupport.ui import badges
 from nbsupport.ui.params import ParamError, parse_id
@@ -121,11 +122,16 @@ def test_a_step_says_its_status_in_words_and_withdraw_off_is_the_good_case() -> 
     assert progress_line("balance", "ok") == "✅ **Balance \\(authenticated request\\)** · passed"
 
 
+def _failed(exchange_error: str, error_source: str | None = None, error_text: str = "") -> ConnectionOutcome:
+    return ConnectionOutcome(
+        key_id=1, test_id=1, outcome="failed", diagnosis="unknown", missing_permissions=[], permissions={},
+        exchange_error=exchange_error, requests=1, duration_ms=10, fix={}, egress_ip="", warnings=[],
+        steps=[], started_at=datetime.now(UTC), error_source=error_source, error_text=error_text)
+
+
 def test_the_error_line_quotes_only_the_venue() -> None:
-    assert error_line({"exchange_error": "EAPI:Invalid key", "error_source": "venue"}) == (
-        "Exchange said: `EAPI:Invalid key`")
-    ours = error_line({"exchange_error": "timeout", "error_source": "console",
-                       "error_text": "No answer from the exchange within 10 s"})
+    assert error_line(_failed("EAPI:Invalid key", "venue")) == "Exchange said: `EAPI:Invalid key`"
+    ours = error_line(_failed("timeout", "console", "No answer from the exchange within 10 s"))
     assert "Exchange said" not in ours and ours.startswith("No answer from the exchange within 10 s")
-    assert error_line({"exchange_error": "timeout"}) == "Error: `timeout`"
-    assert error_line({"exchange_error": ""}) == ""
+    assert error_line(_failed("timeout")) == "Error: `timeout`"
+    assert error_line(_failed("")) == ""

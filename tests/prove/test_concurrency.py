@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nbsupport.conntest import RetestRefused, TestResult, run_retest
+from nbsupport.conntest import ConnectionOutcome, RetestRefused, run_retest
 from nbsupport.console import Console
 from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
@@ -55,7 +55,9 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
-def _attempt(console: Console, key_id: int, start: threading.Barrier | None) -> TestResult | RetestRefused:
+def _attempt(
+    console: Console, key_id: int, start: threading.Barrier | None
+) -> ConnectionOutcome | RetestRefused:
     if start is not None:
         start.wait()
     try:
@@ -108,7 +110,7 @@ def test_twenty_threads_and_two_processes_retesting_one_key_run_exactly_one_test
         outcomes = [f.result() for f in futures]
     finished = [p.communicate(timeout=120) for p in processes]
 
-    ran = [o for o in outcomes if isinstance(o, TestResult)]
+    ran = [o for o in outcomes if isinstance(o, ConnectionOutcome)]
     refused = [o for o in outcomes if isinstance(o, RetestRefused)]
     answers = [json.loads(out) for out, _ in finished]
     for process, (out, err) in zip(processes, finished, strict=True):
@@ -140,7 +142,7 @@ def test_one_key_hammered_without_a_cooldown_never_has_two_requests_in_flight(
     sandbox.clear()
     start = threading.Barrier(20)
 
-    def hammer(_: int) -> list[TestResult | RetestRefused]:
+    def hammer(_: int) -> list[ConnectionOutcome | RetestRefused]:
         start.wait()
         return [_attempt(console, key_id, None) for _ in range(8)]
 
@@ -148,7 +150,7 @@ def test_one_key_hammered_without_a_cooldown_never_has_two_requests_in_flight(
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = [o for batch in pool.map(hammer, range(20)) for o in batch]
     tally.scenario(len(outcomes))
-    ran = [o for o in outcomes if isinstance(o, TestResult)]
+    ran = [o for o in outcomes if isinstance(o, ConnectionOutcome)]
     refused = [o for o in outcomes if isinstance(o, RetestRefused)]
     # Back-to-back tests spend the key's own rate limit: the venue says so, and the console reports it.
     assert ran and {r.diagnosis for r in ran} <= {"ok", "rate_limited"}
@@ -206,7 +208,7 @@ def _crowd(
     tally.concurrent(count)
     failures: dict[int, str] = {}
 
-    def attempt(key_id: int) -> TestResult | RetestRefused | None:
+    def attempt(key_id: int) -> ConnectionOutcome | RetestRefused | None:
         try:
             return _attempt(console, key_id, start)
         except Exception as exc:  # reported with where it came from, for every key it happened to
@@ -221,7 +223,7 @@ def _crowd(
     wrong = {
         k: (o.diagnosis, keys[k][0])
         for k, o in outcomes.items()
-        if isinstance(o, TestResult) and (o.diagnosis != keys[k][0] or o.key_id != k)
+        if isinstance(o, ConnectionOutcome) and (o.diagnosis != keys[k][0] or o.key_id != k)
     }
     assert not wrong, wrong
     # Every key's record is its own: one test row with its own diagnosis, last_* equal to it.
@@ -231,7 +233,7 @@ def _crowd(
         lost += inconsistencies(record) + abs(record.tests - 1)
         lost += int(record.newest is None or record.newest[2] != expected)
         result = outcomes[key_id]
-        assert isinstance(result, TestResult)
+        assert isinstance(result, ConnectionOutcome)
         # Its requests at the venue are its own (the sibling check of the other product included).
         lost += int(len(sandbox.requests_for(key.api_key)) != result.requests)
     after = row_counts(console)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
 
-from nbsupport.conntest import ProgressEvent, TestResult, run_retest
+from nbsupport.conntest import ConnectionOutcome, ProgressEvent, run_retest
 from nbsupport.console import Console
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.engine import DatabaseUnavailable, make_engine
@@ -75,7 +75,7 @@ FAULT_EVIDENCE: dict[Fault, str] = {
 
 
 def _assert_recorded_whole(
-    console: Console, key_id: int, before: dict[str, int], result: TestResult, tally: Recorder
+    console: Console, key_id: int, before: dict[str, int], result: ConnectionOutcome, tally: Recorder
 ) -> None:
     after = row_counts(console)
     expected = {

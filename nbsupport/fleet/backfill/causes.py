@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from nbsupport.db.models import ConnectionTest
 from nbsupport.fleet.backfill.fixes import BackfillCause, fix_for_cause
 from nbsupport.guide.model import FixPayload
 from nbsupport.keys import DEFAULT_PRODUCT
+from nbsupport.plain import plain_dict
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class BackfillFinding:
     fix: FixPayload
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Candidate:
     last_diagnosis: str | None
     query_end: datetime | None  # from GetApiKeyInfo, when a connection test recorded it
     rows_until: datetime | None = None  # end of the latest window that did return rows
-    missing_scopes: tuple[str, ...] = ()  # what the last test saw missing
+    missing_permissions: tuple[str, ...] = ()  # what the last test saw missing
     label: str = ""
     strategy: str = ""
 
@@ -117,7 +118,7 @@ class Candidate:
             last_diagnosis=row.get("last_diagnosis"),
             query_end=query_window_end(detail),
             rows_until=row.get("rows_until"),
-            missing_scopes=missing,
+            missing_permissions=missing,
             label=str(row.get("label") or ""),
             strategy=str(row.get("strategy") or ""),
             **counts,
@@ -147,7 +148,7 @@ class Candidate:
                 "sample": self.sample_error[:200],
             },
             "closed_orders_scope": self.closed_orders_scope,
-            "missing_scopes": list(self.missing_scopes),
+            "missing_scopes": list(self.missing_permissions),  # the JSON contract's name
             "last_diagnosis": self.last_diagnosis,
             "query_window_end": iso(self.query_end),
             "rows_until": iso(self.rows_until),
@@ -254,7 +255,7 @@ def _from_errors(c: Candidate) -> Decision | None:
             f"{denied} and the last connection test found the key expired",
         )
     if c.closed_orders_scope == "granted":
-        others = ", ".join(c.missing_scopes) or "none"
+        others = ", ".join(c.missing_permissions) or "none"
         return (
             BackfillCause.MISSING_PERMISSION,
             "medium",

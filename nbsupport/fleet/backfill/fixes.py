@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
+from nbsupport import guide
 from nbsupport.diagnosis import KRAKEN_SCOPE_LABELS, PLATFORM_EGRESS_IP, Scope
 from nbsupport.guide.model import FixPayload
 
@@ -46,10 +47,6 @@ def _guide_fix(cause: BackfillCause, exchange: str) -> FixPayload | None:
         BackfillCause.IP_NOT_ALLOWED: "ip_not_allowed",
     }.get(cause)
     if diagnosis is None:
-        return None
-    try:
-        from nbsupport import guide
-    except ImportError:
         return None
     try:
         row = None

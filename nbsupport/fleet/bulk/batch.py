@@ -19,19 +19,20 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import nbsupport.conntest as conntest
 from nbsupport import audit
 from nbsupport.audit import Action, Actor
 from nbsupport.clock import utcnow
 from nbsupport.console import Console
 from nbsupport.fleet.bulk.cohort import (
+    batch_ticket,
     find_batch,
     keys_done_in_batch,
     new_batch_id,
     select_cohort,
-    test_ticket,
 )
 from nbsupport.fleet.bulk.models import BulkError, BulkReport, Progress, RetestFn, VenueBudget
-from nbsupport.fleet.bulk.scheduler import _default_retest_fn, interleave, run_in_threads
+from nbsupport.fleet.bulk.scheduler import interleave, run_in_threads
 
 # A worker process costs about a second to start (imports): worth it from a few hundred keys.
 AUTO_PROCESSES_FROM = 200
@@ -138,7 +139,7 @@ def bulk_retest(
     report.already_done = len(cohort) - len(todo)
     shared: dict[str, Any] = {
         "actor": actor,
-        "ticket": test_ticket(report.batch_id, ticket),
+        "ticket": batch_ticket(report.batch_id, ticket),
         "concurrency": concurrency,
         "budgets": budgets or {},
         "progress": progress,
@@ -149,6 +150,6 @@ def bulk_retest(
 
         run_in_processes(console, todo, report, processes=workers, **shared)
     else:
-        run_in_threads(console, todo, report, retest_fn or _default_retest_fn(), **shared)
+        run_in_threads(console, todo, report, retest_fn or conntest.run_retest, **shared)
     report.duration_s = round(time.monotonic() - started, 3)
     return report

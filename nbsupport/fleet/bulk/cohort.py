@@ -34,7 +34,7 @@ def batch_started_at(batch_id: str) -> datetime:
         raise BulkError(f"not a bulk batch id: {batch_id[:60]!r}") from None
 
 
-def test_ticket(batch_id: str, ticket: str) -> str:
+def batch_ticket(batch_id: str, ticket: str) -> str:
     """The ticket every test of the batch carries: the agent's ticket plus the batch id."""
     return f"{ticket[:150]} [{batch_id}]" if ticket else f"[{batch_id}]"
 
@@ -75,7 +75,7 @@ def keys_done_in_batch(session: Session, batch_id: str, ticket: str) -> set[int]
         .where(
             ct.started_at >= batch_started_at(batch_id),
             ct.trigger == TRIGGER,
-            ct.ticket == test_ticket(batch_id, ticket),
+            ct.ticket == batch_ticket(batch_id, ticket),
         )
         .distinct()
     )

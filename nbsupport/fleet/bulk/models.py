@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-RetestFn = Callable[..., Any]
+from nbsupport.conntest import ConnectionOutcome
+from nbsupport.plain import plain_dict
+
+RetestFn = Callable[..., ConnectionOutcome]  # run_retest's signature
 Progress = Callable[["BulkProgress"], None]
 
 
@@ -75,8 +77,4 @@ class BulkReport:
     results: list[KeyOutcome] = field(default_factory=list)  # every key this run tried, in finish order
 
     def as_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data["since_at"], data["selected_at"] = self.since_at.isoformat(), self.selected_at.isoformat()
-        data["refused"] = {str(k): v for k, v in self.refused.items()}
-        data["errors"] = {str(k): v for k, v in self.errors.items()}
-        return data
+        return plain_dict(self)

@@ -18,11 +18,12 @@ from collections import Counter
 from dataclasses import asdict, replace
 from typing import Any
 
+import nbsupport.conntest as conntest
 from nbsupport.audit import Actor
 from nbsupport.config import Settings
 from nbsupport.console import Console
 from nbsupport.fleet.bulk.models import DEFAULT_BUDGET, RUNNING, BulkProgress, BulkReport, KeyOutcome
-from nbsupport.fleet.bulk.scheduler import _default_retest_fn, run_in_threads
+from nbsupport.fleet.bulk.scheduler import run_in_threads
 
 _DONE = "done"
 _PROGRESS = "progress"
@@ -62,8 +63,8 @@ def _run_shard(
             local_stop.set()
 
     try:
-        run_in_threads(console, todo, report, _default_retest_fn(), actor=actor, ticket=ticket,
-             concurrency=concurrency, budgets=budgets, progress=forward, stop=local_stop)
+        run_in_threads(console, todo, report, conntest.run_retest, actor=actor, ticket=ticket,
+                       concurrency=concurrency, budgets=budgets, progress=forward, stop=local_stop)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:

@@ -11,11 +11,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from nbsupport.audit import Actor
+from nbsupport.conntest import RetestRefused
 from nbsupport.fleet.bulk.cohort import TRIGGER
 from nbsupport.fleet.bulk.models import (
     DEFAULT_BUDGET,
     RUNNING,
-    BulkError,
     BulkProgress,
     BulkReport,
     KeyOutcome,
@@ -56,19 +56,6 @@ def interleave(cohort: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return ordered
 
 
-def _default_retest_fn() -> RetestFn:
-    try:
-        from nbsupport.conntest import run_retest  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise BulkError("the connection-test engine (nbsupport.conntest) is not installed") from exc
-    return run_retest  # type: ignore[no-any-return]
-
-
-def _field(result: Any, name: str) -> str:
-    value = result.get(name) if isinstance(result, dict) else getattr(result, name, None)
-    return str(getattr(value, "value", value) or "unknown")
-
-
 def run_in_threads(
     console: Any,
     todo: list[tuple[int, str]],
@@ -105,14 +92,16 @@ def run_in_threads(
             began = time.monotonic()
             try:
                 result = retest_fn(console, key_id, actor=actor, ticket=ticket, trigger=TRIGGER)
-                outcome, diag = _field(result, "outcome"), _field(result, "diagnosis")
-            except Exception as exc:
-                # The engine's RetestRefused carries retry_after_s: another test holds the key, or cooldown.
-                outcome, diag = ("refused" if hasattr(exc, "retry_after_s") else "error"), ""
-                reason = str(getattr(exc, "reason", "")) or type(exc).__name__
+                outcome, diag = result.outcome, result.diagnosis
+            except RetestRefused as exc:  # another test holds the key, or the cooldown
+                outcome, diag, reason = "refused", "", exc.reason or type(exc).__name__
                 with lock:
-                    target = report.refused if outcome == "refused" else report.errors
-                    target[key_id] = reason
+                    report.refused[key_id] = reason
+            except Exception as exc:
+                # Only the type: an unexpected exception's text is not vetted for secrets.
+                outcome, diag, reason = "error", "", type(exc).__name__
+                with lock:
+                    report.errors[key_id] = reason
             seconds = round(time.monotonic() - began, 3)
         with lock:
             outcomes[outcome] += 1

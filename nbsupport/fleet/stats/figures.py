@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TypeVarTuple
 
@@ -23,6 +23,7 @@ from nbsupport.fleet.kinds import CUSTOMER_ONLY, kinds_counted
 from nbsupport.fleet.stats.incidents import Incident, IncidentRule, detect_incidents
 from nbsupport.fleet.stats.rollups import FAILED, utc_day
 from nbsupport.keys import GONE_STATUSES, ROTATION_DAYS
+from nbsupport.plain import plain_dict
 
 EXPIRY_WARNING_DAYS = 14
 TOP_DIAGNOSES = 5
@@ -42,7 +43,7 @@ class Rate:
         return self.failed / self.tests if self.tests else 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "rate": round(self.rate, 6)}
+        return {**plain_dict(self), "rate": round(self.rate, 6)}
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class DiagnosisShare:
     rate_of_tests: float
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class TimeToGreen:
     p90_hours: float | None
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class SecurityPosture:
     shared: int = 0  # keys in use whose API key is stored more than once (for another user, or twice)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return plain_dict(self)
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,9 @@ class FleetStats:
         return self.by_diagnosis[:TOP_DIAGNOSES]
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "first_day": self.first_day.isoformat(),
-            "last_day": self.last_day.isoformat(),
+        return plain_dict({
+            "first_day": self.first_day,
+            "last_day": self.last_day,
             "exchange": self.exchange,
             "include_non_customer": self.include_non_customer,
             "total": self.total.as_dict(),
@@ -120,10 +121,9 @@ class FleetStats:
             "time_to_green_by_venue": {k: v.as_dict() for k, v in self.time_to_green_by_venue.items()},
             "posture": self.posture.as_dict(),
             "daily_by_venue": [
-                {"day": d.isoformat(), "exchange": e, "tests": t, "failed": f}
-                for d, e, t, f in self.daily_by_venue
+                {"day": d, "exchange": e, "tests": t, "failed": f} for d, e, t, f in self.daily_by_venue
             ],
-        }
+        })
 
 
 def _counts() -> tuple[ColumnElement[int], ColumnElement[int], ColumnElement[int]]:

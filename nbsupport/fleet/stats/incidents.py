@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from nbsupport.diagnosis import Diagnosis
+from nbsupport.plain import plain_dict
 
 INCIDENT_DIAGNOSES: tuple[str, ...] = (Diagnosis.EXCHANGE_UNAVAILABLE.value, Diagnosis.NETWORK_ERROR.value)
 
@@ -41,7 +42,7 @@ class Incident:
     threshold: float
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "day": self.day.isoformat()}
+        return plain_dict(self)
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
