@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.plain import plain_dict
@@ -16,11 +16,12 @@ GENERIC_VENUE = "*"
 
 
 class FixPayload(TypedDict):
-    """The `Fix` shape the connection-test engine embeds in its JSON; keep the keys stable."""
+    """The `Fix` shape the connection-test engine embeds in its JSON; keep the keys stable. A stored test
+    keeps only the id and the reply, not the guide's title and steps."""
 
     id: str
-    title: str
-    steps: list[str]
+    title: NotRequired[str]
+    steps: NotRequired[list[str]]
     customer_reply: str
 
 

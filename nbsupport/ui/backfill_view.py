@@ -99,7 +99,7 @@ def cause_card(cause: str, findings: Sequence[BackfillFinding]) -> None:
             if fix.get("title") and fix["title"] != title:
                 st.markdown(f"From the error guide: *{md_escape(str(fix['title']))}*")
             st.markdown("\n".join(f"{i}. {md_escape(s)}" for i, s in enumerate(steps, 1)))
-            if any(f.fix["steps"] != fix["steps"] for f in findings):
+            if any(f.fix.get("steps") != fix.get("steps") for f in findings):
                 st.caption(f"Dates in the steps are key {first.key_id}'s; each key's window is in its row.")
         if fix.get("customer_reply"):
             reply_block(in_egress_words(str(fix["customer_reply"]), egress), "Reply to the customer")
