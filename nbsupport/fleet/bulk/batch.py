@@ -137,6 +137,7 @@ def bulk_retest(
             },
         )
     report.already_done = len(cohort) - len(todo)
+    # Any: the keyword arguments both runners take, each of its own type (a TypedDict would repeat them).
     shared: dict[str, Any] = {
         "actor": actor,
         "ticket": batch_ticket(report.batch_id, ticket),
