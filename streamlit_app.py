@@ -15,10 +15,17 @@ from nbsupport.ui.denied import PageLink, show_denial
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.markdown import md_code
 from nbsupport.ui.session import current_gate
-from nbsupport.ui.trail import TICKET_KEY, normalise_ticket, prefill_ticket, ticket_problem
+from nbsupport.ui.trail import (
+    TICKET_KEY,
+    TICKET_PARAM,
+    normalise_ticket,
+    prefill_ticket,
+    ticket_problem,
+    ticket_to_address,
+)
 
 # page id -> (file, title, icon, section). Each page's URL path is its file stem (/key_detail?key=…):
-# see nbsupport.ui.session.leave_pages_directory_mode for why they must match.
+# see nbsupport.ui.pages_mode for why they must match.
 PAGES: dict[PageId, tuple[str, str, str, str]] = {
     PageId.TRIAGE: ("pages/triage.py", "Ticket triage", ":material/assignment:", "Support"),
     PageId.LOOKUP: ("pages/lookup.py", "Key lookup", ":material/search:", "Support"),
@@ -72,9 +79,10 @@ TICKET_HELP = ("The session's ticket: ZD-1234, ZD 1234, #1234, FD-1234 or the Ze
 def sidebar(identity: Identity) -> None:
     with st.sidebar:
         st.markdown(f"{md_code(identity.email)}  \n{identity.role}{' · demo' if identity.demo else ''}")
-        prefill_ticket(st.query_params.get("ticket"))
+        prefill_ticket(st.query_params.get(TICKET_PARAM))
         st.text_input("Ticket reference", key=TICKET_KEY, placeholder="ZD-1234", on_change=normalise_ticket,
                       help=TICKET_HELP)
+        ticket_to_address()
         problem = ticket_problem()
         if problem:
             st.warning(problem, icon=":material/confirmation_number:")

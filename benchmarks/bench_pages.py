@@ -34,12 +34,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sqlalchemy import create_engine, select  # noqa: E402
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from nbsupport import config  # noqa: E402
 from nbsupport.db.models import ExchangeKey, User  # noqa: E402
 from nbsupport.keyring import read_or_create_key_file  # noqa: E402
+from nbsupport.ui.pages_mode import start_out_of_pages_directory_mode  # noqa: E402
 
 APP = REPO / "streamlit_app.py"
 BUDGET_MS = 300
@@ -52,17 +52,6 @@ DEFAULT_DBS = {
 }
 ADMIN = "bench.admin@noonbarbari.com"
 Prepare = Callable[[AppTest], None]
-
-
-def _legacy_pages_off() -> None:
-    # As tests/pages/conftest.py: a real server leaves Streamlit's pages/ folder mode on its first request.
-    original = PagesManager.__init__
-
-    def init(self: PagesManager, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    PagesManager.__init__ = init  # type: ignore[method-assign]
 
 
 def _sample(url: str) -> dict[str, str]:
@@ -163,10 +152,10 @@ def main() -> None:
     os.environ.update({"NBSUPPORT_DEMO": "1", "NBSUPPORT_DEMO_IDENTITY": ADMIN,
                        "NBSUPPORT_ROLES": json.dumps({ADMIN: "admin"}),
                        "NBSUPPORT_HOME": str(REPO / "var" / "bench-pages")})
-    _legacy_pages_off()
+    start_out_of_pages_directory_mode()  # as tests/pages do: see nbsupport.ui.pages_mode
     import nbsupport.ui.session as session_module
 
-    session_module.seed_demo = lambda handle: None  # type: ignore[attr-defined]
+    session_module.seed_demo = lambda console: None  # type: ignore[attr-defined]
     results: dict[str, dict[str, tuple[float, float]]] = {}
     warmed = False
     for name, url in dbs.items():

@@ -1,4 +1,5 @@
-"""The handle every entry point (CLI, pages, tests, benchmarks) opens: settings, database, keyring."""
+"""The console: the service context every entry point (CLI, pages, tests, benchmarks) opens, holding the
+settings, the database engine and the way to the keyring."""
 
 from __future__ import annotations
 

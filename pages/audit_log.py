@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-
-import pandas as pd
 import streamlit as st
 
 from nbsupport import audit
 from nbsupport.auth import PageId
-from nbsupport.ui.audit_view import audit_frame, show_table
+from nbsupport.ui import audit_view
 from nbsupport.ui.exports import csv_download
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.params import ParamError, parse_id
-from nbsupport.ui.session import console, require
+from nbsupport.ui.session import current_console, require
 
 st.title("Audit log")
 
 with page_boundary():
     identity = require(PageId.AUDIT)
-    handle = console()
+    console = current_console()
     c1, c2, c3, c4 = st.columns(4)
     ticket = c1.text_input("Ticket starts with", max_chars=200, placeholder="ZD-1001 or a ticket link")
     actor = c2.text_input("Actor email", max_chars=320).strip().lower()
@@ -34,15 +31,11 @@ with page_boundary():
     except ParamError:
         st.error("User and key ids are positive whole numbers.")
         st.stop()
-    since = until = None
-    if days:
-        since = datetime.combine(days[0], time(), UTC)
-        until = datetime.combine(days[-1], time(), UTC) + timedelta(days=1)
+    since, until = audit_view.day_bounds(days)
     query = audit.AuditQuery(ticket=ticket, actor=actor, user_id=user_id, key_id=key_id,
                              actions=tuple(actions), since=since, until=until)
     page_no = int(st.columns([1, 5])[0].number_input("Page", min_value=1, value=1, step=1, key="audit_page"))
-    with handle.session() as session:
-        page = audit.search(session, query, page=page_no)
+    page = audit_view.events_page(console, query, page_no)
     if not page.events:
         st.info("No audit events match these filters." if page_no == 1 else "No events on this page.")
     else:
@@ -50,11 +43,7 @@ with page_boundary():
         more = "; more on the next page" if page.has_more else ""
         last = first + len(page.events) - 1
         st.caption(f"Events {first:,}–{last:,} of the whole trail, newest first{more}.")
-        show_table(audit_frame(page.events))
-
-        def matching() -> pd.DataFrame:
-            with handle.session() as session:
-                return audit_frame(audit.export(session, query), links=False)
-
-        csv_download(handle, identity, f"Download matches (CSV, newest {audit.EXPORT_ROWS:,} at most)",
-                     matching, table="audit_log", file_name="audit-log.csv")
+        audit_view.show_table(audit_view.audit_frame(page.events))
+        csv_download(console, identity, f"Download matches (CSV, newest {audit.EXPORT_ROWS:,} at most)",
+                     lambda: audit_view.matching_frame(console, query), table="audit_log",
+                     file_name="audit-log.csv")

@@ -7,17 +7,16 @@ import streamlit as st
 
 from nbsupport.auth import PageId
 from nbsupport.fleet.kinds import INCLUDE_LABEL
-from nbsupport.lookup import LookupQueryError, lookup
 from nbsupport.ui import backfill_view
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.params import ParamError, parse_id
-from nbsupport.ui.session import console, require
+from nbsupport.ui.session import current_console, require
 
 st.title("Backfill health")
 
 with page_boundary():
     identity = require(PageId.BACKFILL)
-    handle = console()
+    console = current_console()
     try:
         linked_user = parse_id("user", st.query_params.get_all("user"))
     except ParamError as exc:
@@ -32,20 +31,7 @@ with page_boundary():
         text = c2.text_input("User", value=f"user:{linked_user}" if linked_user else "",
                              placeholder="email, user id, key:45 or a masked key")
         if text.strip():
-            try:
-                with handle.session() as session:
-                    found = lookup(session, text)
-            except LookupQueryError as exc:
-                st.error(str(exc))
-                st.stop()
-            if not found.users:
-                st.info("No user matches that search.")
-                st.stop()
-            if len(found.users) > 1:
-                st.warning(f"{len(found.users)} users match; narrow the search to one user.")
-                st.stop()
-            user_id = found.users[0].id
-            st.caption(f"User {user_id} · {found.users[0].email}")
+            user_id = backfill_view.find_user(console, text)
         else:
             st.caption("Search for the customer, or switch to fleet-wide.")
             st.stop()
@@ -54,5 +40,5 @@ with page_boundary():
     if scope == "Fleet-wide":
         everyone = c2.toggle(INCLUDE_LABEL, value=False,
                              help="Practice keys fail on purpose and staff keys are not customers.")
-    backfill_view.show_findings(handle, identity, user_id=user_id, days=days, scope=scope,
+    backfill_view.show_findings(console, identity, user_id=user_id, days=days, scope=scope,
                                 include_non_customer=everyone)

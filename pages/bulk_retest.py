@@ -13,7 +13,7 @@ from nbsupport.guide import venue_choices
 from nbsupport.ui import bulk_view
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.retest import ask_for_ticket, show_ticket
-from nbsupport.ui.session import console, require
+from nbsupport.ui.session import current_console, require
 
 PLAN_KEY = "_bulk_plan"
 REPORT_KEY = "_bulk_report"
@@ -25,7 +25,7 @@ st.title("Bulk re-test")
 
 with page_boundary():
     identity = require(PageId.BULK)
-    handle = console()
+    console = current_console()
 
     with st.form("bulk-cohort"):
         c1, c2, c3, c4 = st.columns(4)
@@ -40,7 +40,7 @@ with page_boundary():
         previewed = st.form_submit_button("Preview cohort", icon=":material/visibility:")
     if previewed:
         plan = bulk_view.Plan(exchange, diagnosis, since_hours, concurrency, everyone)
-        st.session_state[PLAN_KEY] = (plan, bulk_view.preview(handle, identity, plan))
+        st.session_state[PLAN_KEY] = (plan, bulk_view.preview(console, identity, plan))
         st.session_state.pop(REPORT_KEY, None)
         st.session_state[ARMING_KEY] = st.session_state.get(ARMING_KEY, 0) + 1
 
@@ -62,7 +62,7 @@ with page_boundary():
                 if not ticket:
                     ask_for_ticket()
                     st.stop()
-                st.session_state[REPORT_KEY] = bulk_view.run(handle, identity, plan, ticket)
+                st.session_state[REPORT_KEY] = bulk_view.run(console, identity, plan, ticket)
                 st.session_state[ARMING_KEY] = st.session_state.get(ARMING_KEY, 0) + 1
                 st.rerun()  # redraw with Start disarmed: a second batch needs a new confirmation
 
@@ -70,11 +70,11 @@ with page_boundary():
         batch_id = st.text_input("Batch id", placeholder="bulk-20250101T120000-abcd1234", max_chars=60)
         if st.button("Resume batch", disabled=not batch_id.strip()):
             try:
-                st.session_state[REPORT_KEY] = bulk_view.run(handle, identity, None, "",
+                st.session_state[REPORT_KEY] = bulk_view.run(console, identity, None, "",
                                                               batch_id=batch_id.strip())
             except BulkError as exc:
                 st.error(str(exc))
 
     if REPORT_KEY in st.session_state:
         st.subheader("Result")
-        bulk_view.show_report(handle, identity, st.session_state[REPORT_KEY])
+        bulk_view.show_report(console, identity, st.session_state[REPORT_KEY])

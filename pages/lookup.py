@@ -11,13 +11,13 @@ from nbsupport.lookup import EXAMPLE, HELP, LookupQueryError
 from nbsupport.ui import lookup_view
 from nbsupport.ui.guard import page_boundary
 from nbsupport.ui.params import ParamError
-from nbsupport.ui.session import console, require
+from nbsupport.ui.session import current_console, require
 
 st.title("Key lookup")
 
 with page_boundary():
     identity = require(PageId.LOOKUP)
-    handle = console()
+    console = current_console()
     try:
         state = lookup_view.restore()
     except ParamError as exc:
@@ -28,11 +28,11 @@ with page_boundary():
     if text.strip() != state.q:  # a new search: the key opened from the last one no longer applies
         state = lookup_view.PageState(text.strip())
     try:
-        result = lookup_view.find(handle, text, state.user, state.key)
+        result = lookup_view.find(console, text, state.user, state.key)
     except LookupQueryError as exc:
         st.error(str(exc), icon=":material/search_off:")
         result = None
-    opened = lookup_view.show(handle, identity, result, state.key) if result is not None else None
+    opened = lookup_view.show(console, identity, result, state.key) if result is not None else None
     if result is None and not text.strip():
         st.caption("Paste what the customer gave you; a ticket link with ?user= / &key= works too.")
     if opened is not None and result is not None:

@@ -67,13 +67,13 @@ def keyring(master_keys: str) -> MasterKeyring:
 
 @pytest.fixture
 def console(settings: Settings) -> Iterator[Console]:
-    """A migrated database behind a Console handle, as every entry point opens it."""
-    handle = Console(settings)
-    handle.migrate()
+    """A migrated database behind a Console, as every entry point opens it."""
+    opened = Console(settings)
+    opened.migrate()
     try:
-        yield handle
+        yield opened
     finally:
-        handle.close()
+        opened.close()
 
 
 @pytest.fixture

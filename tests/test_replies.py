@@ -36,6 +36,17 @@ def test_an_ip_reply_asks_for_the_configured_egress_address(exchange: str) -> No
     assert EGRESS in reply("ip_not_allowed", exchange)
 
 
+@pytest.mark.parametrize("exchange", ["kraken", "krakenfutures"])
+def test_a_kraken_region_refusal_reply_names_the_region_not_a_wrong_product_or_an_order(
+    exchange: str,
+) -> None:
+    # A connection test sends no order; its region refusal is about where the account is, not the key.
+    text = reply("region_blocked", exchange)
+    assert "region" in text or "country" in text
+    wrong = ("Futures key", "Spot key", "separate keys", "order was refused")
+    assert not [words for words in wrong if words in text], text
+
+
 def test_an_ip_refusal_that_did_not_leave_from_our_egress_asks_nothing_of_the_customer() -> None:
     text = reply("ip_not_allowed", egress_mismatch=True)
     assert text == guide_row("ip_not_allowed", "kraken", egress_mismatch=True).customer_reply

@@ -25,7 +25,7 @@ from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.guide import MAX_SCAN_CHARS, match_error
 from nbsupport.keys import add_key
 from nbsupport.replies import ReplyFacts, customer_reply
-from nbsupport.triage import MAX_ITEMS, Triage, parse_ticket, triage
+from nbsupport.triage import MAX_ITEMS, Triage, mask_keys, parse_ticket, pasted_keys, triage
 
 NOW = datetime.now(UTC)
 KRAKEN_KEY = "Kx9fQz2LmN4pR7sT1vW3yA5bC8dE0gH2jK4mP6rS9uV1xZ3aBcDeFgHiJkLm"
@@ -186,6 +186,22 @@ def test_okx_whole_pasted_key_is_found_by_fingerprint_and_never_kept_in_clear(
     assert result.suggested.reasons == (f"whole key {OKX_KEY[:4]}…{OKX_KEY[-4:]} (line 1)",)
     assert OKX_KEY not in repr(result) and OKX_KEY not in json.dumps(result.as_dict(), default=str)
     assert fix_ids(result, 2) == ["generic-credentials-rejected"]
+
+
+def test_a_masked_paste_with_the_whole_keys_it_held_still_finds_them_by_fingerprint(
+    console: Console, fleet: Fleet
+) -> None:
+    raw = f"my key {OKX_KEY} and my secret {KRAKEN_SECRET}\nlater: key {FUTURES_KEY[:4]}…{FUTURES_KEY[-4:]}"
+    masked = mask_keys(raw)[0]
+    kept = pasted_keys(raw)
+    assert OKX_KEY not in repr(kept) and KRAKEN_SECRET not in repr(kept)
+    with console.session() as session:
+        result = triage(session, masked, pasted=kept)
+    reasons = {k.view.id: k.reasons for k in result.keys}
+    assert reasons[fleet.okx] == (f"whole key {OKX_KEY[:4]}…{OKX_KEY[-4:]} (line 1)",)
+    # A masked key the paste itself held (not a whole key kept from it) is still searched as such.
+    assert reasons[fleet.futures] == (f"key {FUTURES_KEY[:4]}…{FUTURES_KEY[-4:]} (line 2)",)
+    assert f"whole key {KRAKEN_SECRET[:4]}…{KRAKEN_SECRET[-4:]} (line 1)" in result.not_found
 
 
 def test_a_whole_kraken_key_and_its_secret_in_a_log_line_are_masked(console: Console, fleet: Fleet) -> None:

@@ -1,4 +1,4 @@
-"""Helpers every command group shares: errors, JSON output, the console handle, the CLI actor."""
+"""Helpers every command group shares: errors, JSON output, the console, the CLI actor."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ from nbsupport.conntest.result import ProgressEvent, RetestRefused
 from nbsupport.console import Console
 from nbsupport.crypto import CryptoError
 from nbsupport.db.engine import DatabaseUnavailable
-from nbsupport.db.models import ExchangeKey, RetestRun
+from nbsupport.db.models import ConnectionTest, ExchangeKey, RetestRun
 from nbsupport.keys import KeyInputError
 
 log = logging.getLogger(__name__)
@@ -282,6 +282,16 @@ def latest_finished(console: Console, key_id: int) -> RunView | None:
             select(RetestRun).where(RetestRun.key_id == key_id, RetestRun.state == DONE)
             .order_by(RetestRun.created_at.desc(), RetestRun.id.desc()).limit(1))
     return _view(row) if row is not None else None
+
+
+def latest_activity(console: Console, key_id: int) -> tuple[int, int]:
+    """(the key's newest run id, its newest test id), 0 for none: one indexed query that an open page
+    polls to notice a re-test started anywhere else (another agent, the CLI, a bulk batch)."""
+    newest_run = select(func.max(RetestRun.id)).where(RetestRun.key_id == key_id).scalar_subquery()
+    newest_test = select(func.max(ConnectionTest.id)).where(ConnectionTest.key_id == key_id).scalar_subquery()
+    with console.session() as session:
+        run_id, test_id = session.execute(select(newest_run, newest_test)).one()
+    return int(run_id or 0), int(test_id or 0)
 
 
 def wait(console: Console, run_id: int, timeout_s: float, poll_s: float = 0.1) -> RunView:

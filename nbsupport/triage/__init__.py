@@ -15,6 +15,7 @@ from nbsupport.triage.facts import (
     explain_errors,
     mask_keys,
     parse_ticket,
+    pasted_keys,
 )
 from nbsupport.triage.find import MAX_QUERIES, MatchedKey, MatchedUser, Triage, reply_row, triage
 
@@ -31,6 +32,7 @@ __all__ = [
     "explain_errors",
     "mask_keys",
     "parse_ticket",
+    "pasted_keys",
     "reply_row",
     "triage",
 ]

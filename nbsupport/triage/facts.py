@@ -124,6 +124,13 @@ class TicketFacts:
         """Anything that can find a user or a key."""
         return bool(self.emails or self.user_ids or self.key_ids or self.key_fragments)
 
+    def with_pasted(self, pasted: tuple[KeyFragment, ...]) -> TicketFacts:
+        """These facts with each masked key that stands for a whole key pasted earlier (`pasted_keys` of
+        the paste before it was masked) searched by that key's fingerprint instead of its masked form."""
+        whole = {f.shown: f for f in pasted if f.kind == "pasted"}
+        fragments = (whole.get(f.shown, f) if f.kind == "masked" else f for f in self.key_fragments)
+        return replace(self, key_fragments=tuple(dict.fromkeys(fragments)))
+
     @property
     def venue_hint(self) -> str | None:
         """The venue the ticket is about, when it names exactly one."""
@@ -252,6 +259,12 @@ def _key_tokens(text: str) -> Iterator[tuple[int, str]]:
             if _looks_like_key(part):
                 yield offset, part
             offset += len(part) + 1
+
+
+def pasted_keys(text: str) -> tuple[KeyFragment, ...]:
+    """Every whole key or secret in the text as its fingerprint and masked form, never in clear: what a
+    page keeps when it masks the paste, so the masked text still finds the key (`TicketFacts.with_pasted`)."""
+    return tuple(f for f in _fragments(_windows(text or "")[0]) if f.kind == "pasted")
 
 
 def mask_keys(text: str) -> tuple[str, int]:

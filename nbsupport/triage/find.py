@@ -17,7 +17,7 @@ from nbsupport.guide import FixRow, FixTable, Match, fix_for, get_fix, load_tabl
 from nbsupport.keys import KeyView
 from nbsupport.lookup import LookupQueryError, UserCard, lookup
 from nbsupport.plain import plain_dict
-from nbsupport.triage.facts import TicketFacts, explain_errors, parse_ticket
+from nbsupport.triage.facts import KeyFragment, TicketFacts, explain_errors, parse_ticket
 
 # One lookup per fact; each is an indexed query, so this bounds a triage to a few dozen milliseconds.
 MAX_QUERIES = 40
@@ -114,11 +114,17 @@ class _Found:
 
 
 def triage(
-    session: Session, text: str, *, exchange: str | None = None, table: FixTable | None = None
+    session: Session,
+    text: str,
+    *,
+    exchange: str | None = None,
+    table: FixTable | None = None,
+    pasted: tuple[KeyFragment, ...] = (),
 ) -> Triage:
-    """Parse the ticket, look up every fact, rank the keys found and read the best one's latest test."""
+    """Parse the ticket, look up every fact, rank the keys found and read the best one's latest test.
+    `pasted`: whole keys the text held before a page masked it (`pasted_keys`), found by fingerprint."""
     table = table or load_table()
-    facts = parse_ticket(text, exchange, table=table)
+    facts = parse_ticket(text, exchange, table=table).with_pasted(pasted)
     found = _Found()
     for number, (query, label, names_key, keep) in enumerate(_queries(facts)):
         if number >= MAX_QUERIES:

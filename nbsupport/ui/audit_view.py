@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
 
+from nbsupport import audit
 from nbsupport.clock import utc_text
+from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent
 from nbsupport.ui.links import key_link_column, key_url, user_link_column, user_url
 
@@ -39,3 +42,21 @@ def show_table(frame: pd.DataFrame) -> None:
         "user": user_link_column("user"),
         "key": key_link_column("key"),
     })
+
+
+def day_bounds(days: Sequence[date]) -> tuple[datetime | None, datetime | None]:
+    """The [since, until) UTC bounds of a picked day range: its first day's start to its last day's end."""
+    if not days:
+        return None, None
+    return datetime.combine(days[0], time(), UTC), datetime.combine(days[-1], time(), UTC) + timedelta(days=1)
+
+
+def events_page(console: Console, query: audit.AuditQuery, page: int) -> audit.AuditPage:
+    with console.session() as session:
+        return audit.search(session, query, page=page)
+
+
+def matching_frame(console: Console, query: audit.AuditQuery) -> pd.DataFrame:
+    """Every matching event (up to `audit.EXPORT_ROWS`, newest first) as the CSV's table."""
+    with console.session() as session:
+        return audit_frame(audit.export(session, query), links=False)

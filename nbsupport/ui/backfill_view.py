@@ -17,6 +17,7 @@ from nbsupport.console import Console
 from nbsupport.fleet.backfill.fixes import fix_heading
 from nbsupport.fleet.backfill.health import backfill_health
 from nbsupport.guide import get_fix
+from nbsupport.lookup import LookupQueryError, lookup
 from nbsupport.replies import in_egress_words
 from nbsupport.ui.diagnosis_card import guide_link
 from nbsupport.ui.exports import csv_download
@@ -113,6 +114,25 @@ def cause_card(cause: str, findings: Sequence[BackfillFinding]) -> None:
         if n == 1:
             with st.expander("Evidence"):
                 st.json(first.evidence)
+
+
+def find_user(console: Console, text: str) -> int:
+    """The one user a search names, captioned under the box; otherwise say why and stop the page."""
+    try:
+        with console.session() as session:
+            found = lookup(session, text)
+    except LookupQueryError as exc:
+        st.error(str(exc))
+        st.stop()
+    if not found.users:
+        st.info("No user matches that search.")
+        st.stop()
+    if len(found.users) > 1:
+        st.warning(f"{len(found.users)} users match; narrow the search to one user.")
+        st.stop()
+    user = found.users[0]
+    st.caption(f"User {user.id} · {user.email}")
+    return user.id
 
 
 def show_findings(console: Console, identity: Identity, *, user_id: int | None, days: int,

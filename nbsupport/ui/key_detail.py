@@ -18,6 +18,7 @@ from nbsupport.ui.key_card import key_card
 from nbsupport.ui.retest import retest_panel
 from nbsupport.ui.timeline import history_chart, history_frame
 from nbsupport.ui.trail import record_view
+from nbsupport.ui.vega import draw
 
 HISTORY_LIMIT = 50
 # Session state: the key this session last opened on the key page.
@@ -56,7 +57,7 @@ def history_section(records: list[RecordedTest]) -> None:
     if frame.empty:
         st.info("This key has never been tested.")
         return
-    st.altair_chart(history_chart(frame), width="stretch")
+    draw(history_chart(frame), stretch=True)
     st.dataframe(frame, hide_index=True, height=min(38 + 35 * len(frame), 400))
 
 

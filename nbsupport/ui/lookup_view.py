@@ -45,6 +45,8 @@ def restore() -> PageState:
                           parse_id("key", params.get_all("key")))
     else:
         state = st.session_state.get(MEMORY_KEY, PageState())
+        # Back from another page: the search is in the address before it is on screen again.
+        _to_address(state)
     if QUERY_KEY not in st.session_state:
         st.session_state[QUERY_KEY] = state.q
     return state
@@ -54,6 +56,10 @@ def remember(state: PageState) -> None:
     """Keep what the page shows for the next visit and put it in the address, so a reload or a copied
     address brings it back."""
     st.session_state[MEMORY_KEY] = state
+    _to_address(state)
+
+
+def _to_address(state: PageState) -> None:
     values = {"q": state.q, "user": state.user, "key": state.key}
     for name, value in values.items():
         if value in ("", None):

@@ -21,6 +21,8 @@ from nbsupport.ui.trail import current_ticket
 
 # How often the panel reads a live run's row: steps appear within a second of the engine's report.
 FOLLOW_EVERY_S = 1.0
+# How often an idle panel asks whether its key was tested elsewhere since the page was drawn.
+WATCH_EVERY_S = 2.0
 FINISHED = "Re-test finished"
 OUTCOME_WORDS = {"ok": "green", "warning": "amber", "failed": "red"}
 NO_TICKET = ("Enter the ticket reference in the sidebar first (**Ticket reference**, e.g. ZD-1234): every "
@@ -127,12 +129,23 @@ def _still_latest(run: runs.RunView, view: KeyView) -> bool:
     return view.last_test_at <= run.result.started_at
 
 
+def _watch(console: Console, key_id: int, seen: tuple[int, int]) -> None:
+    """A re-test started elsewhere (another agent, the CLI, a bulk batch) since the page was drawn: the
+    whole page again, which then follows that run live or shows its result."""
+    if runs.latest_activity(console, key_id) != seen:
+        st.rerun()
+
+
 def retest_panel(console: Console, identity: Identity, view: KeyView) -> None:
     st.subheader("Re-test")
     if not can_retest(identity.role):
         st.caption("Only agents and admins can re-test a key.")
         return
+    seen = runs.latest_activity(console, view.id)
     was_live = runs.live_run(console, view.id) is not None
-    # Polls only while the key is being tested; idle, the fragment reruns on its button alone.
+    # Polls the run's row only while the key is being tested; idle, the fragment reruns on its button
+    # alone and a cheaper watcher looks for a new run or test of the key.
     follow = st.fragment(run_every=FOLLOW_EVERY_S if was_live else None)(_panel)
     follow(console, identity, view, was_live)
+    if not was_live:
+        st.fragment(run_every=WATCH_EVERY_S)(_watch)(console, view.id, seen)

@@ -10,12 +10,11 @@ import hashlib
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
-from streamlit.runtime.pages_manager import PagesManager
 
 from nbsupport.auth import Gate, Identity, PageId, can_open, denial, gate
 from nbsupport.config import Settings, get_settings
 from nbsupport.console import Console
-from nbsupport.demo import ensure_demo_data
+from nbsupport.ui.pages_mode import leave_pages_directory_mode
 
 
 def _settings_key(settings: Settings) -> str:
@@ -37,11 +36,15 @@ def _open_console(settings_key: str, _settings: Settings) -> Console:
 
 def seed_demo(console: Console) -> None:
     """Demo mode brings its database to the current schema and fills it once with synthetic users."""
+    # Imported here, the one place demo mode reaches: a production console never loads the demo builder.
+    from nbsupport.demo import ensure_demo_data
+
     console.migrate()
     ensure_demo_data(console)
 
 
-def console() -> Console:
+def current_console() -> Console:
+    """This process's console (settings, connection pool) for the current settings."""
     settings = get_settings()
     return _open_console(_settings_key(settings), settings)
 
@@ -57,17 +60,6 @@ def current_gate() -> Gate:
     configured = auth_configured()
     claims = st.user.to_dict() if configured else None
     return gate(claims, get_settings(), auth_configured=configured)
-
-
-def leave_pages_directory_mode() -> None:
-    """Until the router has run once in a server process, Streamlit treats a `pages/` folder as a legacy
-    multipage app: the first request for /<file stem> runs that page file without the router (no gate,
-    no banner, no role-based navigation), and any other path shows a "Page not found" dialog. A page
-    that finds itself run that way switches the process to `st.navigation` and reruns, which sends the
-    same request through the router (the page's url_path is its file stem, so the request resolves)."""
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
 
 
 def require(page: PageId) -> Identity:

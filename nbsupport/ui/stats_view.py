@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
+from nbsupport.console import Console
 from nbsupport.fleet.stats import charts
+from nbsupport.fleet.stats.figures import FleetStats, failure_stats
 from nbsupport.ui.key_card import venue_name
+from nbsupport.ui.vega import DAY_AXIS, VegaChart, field
 
 if TYPE_CHECKING:
-    from nbsupport.fleet.stats.figures import FleetStats
     from nbsupport.fleet.stats.incidents import Incident
 
-# Daily data gets one tick per day, labelled by date (never "06 AM / 12 PM").
-DAY_AXIS = alt.Axis(format="%d %b", labelAngle=0, title=None, tickCount="day")
+def fleet_stats(console: Console, *, days: int, exchange: str | None = None,
+                include_non_customer: bool = False) -> FleetStats:
+    with console.session() as session:
+        return failure_stats(session, days=days, exchange=exchange, include_non_customer=include_non_customer)
 
 
 def venue_options(stats: FleetStats) -> list[str]:
@@ -60,7 +63,7 @@ def headline(stats: FleetStats) -> None:
     cols[4].metric("Incident spikes", str(len(stats.incidents)))
 
 
-def rate_small_multiples(stats: FleetStats) -> alt.FacetChart:
+def rate_small_multiples(stats: FleetStats) -> VegaChart:
     """One small panel per busy venue on the same percent scale, its volume in the panel title."""
     frame = charts.daily_by_venue(stats)
     volume = {r.name: r.tests for r in stats.by_venue}
@@ -68,27 +71,39 @@ def rate_small_multiples(stats: FleetStats) -> alt.FacetChart:
     frame = frame[frame["exchange"].isin(top)].copy()
     frame["venue"] = [f"{venue_name(e)} · {volume[e]:,} tests" for e in frame["exchange"]]
     order = [f"{venue_name(e)} · {volume[e]:,} tests" for e in top]
-    # Annotated because altair's `mark_*` methods come back as Any to the checker.
-    base: alt.Chart = alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("yearmonthdate(day):T", axis=DAY_AXIS),
-        y=alt.Y("rate:Q", title="failed", axis=alt.Axis(format="%", tickCount=3)),
-        tooltip=[alt.Tooltip("yearmonthdate(day):T", title="day", format="%d %b %Y"),
-                 alt.Tooltip("rate:Q", title="failed", format=".1%"),
-                 alt.Tooltip("tests:Q", format=","), alt.Tooltip("failed:Q", format=",")],
-    ).properties(height=110, width=220)
-    return base.facet(facet=alt.Facet("venue:N", sort=order, title=None,
-                                      header=alt.Header(labelLimit=0, labelFontWeight="bold")), columns=3)
+    day = {"timeUnit": "yearmonthdate"}
+    spec = {
+        "facet": field("venue", "nominal", sort=order, title=None,
+                       header={"labelLimit": 0, "labelFontWeight": "bold"}),
+        "columns": 3,
+        "spec": {
+            "mark": {"type": "line", "point": True},
+            "width": 220,
+            "height": 110,
+            "encoding": {
+                "x": field("day", "temporal", **day, axis=DAY_AXIS),
+                "y": field("rate", "quantitative", title="failed", axis={"format": "%", "tickCount": 3}),
+                "tooltip": [field("day", "temporal", **day, title="day", format="%d %b %Y"),
+                            field("rate", "quantitative", title="failed", format=".1%"),
+                            field("tests", "quantitative", format=","),
+                            field("failed", "quantitative", format=",")],
+            },
+        },
+    }
+    return VegaChart(frame, spec)
 
 
-def top_causes_chart(stats: FleetStats) -> alt.Chart:
-    top = charts.top_diagnoses(stats)
-    chart: alt.Chart = alt.Chart(top).mark_bar().encode(  # annotated: `mark_bar` is Any to the checker
-        x=alt.X("failed:Q", title="failed tests"),
-        y=alt.Y("diagnosis:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
-        tooltip=["diagnosis", alt.Tooltip("failed:Q", format=","),
-                 alt.Tooltip("share_of_failures:Q", format=".1%", title="share of failures")],
-    )
-    return chart
+def top_causes_chart(stats: FleetStats) -> VegaChart:
+    spec = {
+        "mark": "bar",
+        "encoding": {
+            "x": field("failed", "quantitative", title="failed tests"),
+            "y": field("diagnosis", "nominal", sort="-x", title=None, axis={"labelLimit": 0}),
+            "tooltip": [field("diagnosis", "nominal"), field("failed", "quantitative", format=","),
+                        field("share_of_failures", "quantitative", format=".1%", title="share of failures")],
+        },
+    }
+    return VegaChart(charts.top_diagnoses(stats), spec)
 
 
 def venue_table(stats: FleetStats) -> pd.DataFrame:

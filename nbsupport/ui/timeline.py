@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -13,6 +12,7 @@ from nbsupport.conntest.outcome import ConnectionOutcome, RecordedTest
 from nbsupport.diagnosis import Scope, ScopeState
 from nbsupport.ui.fix_card import reply_block
 from nbsupport.ui.markdown import md_escape
+from nbsupport.ui.vega import VegaChart, field
 
 OUTCOMES = ["ok", "warning", "failed"]
 OUTCOME_PALETTE = ["#21a366", "#f0a202", "#d33a2c"]
@@ -71,24 +71,26 @@ def history_frame(tests: Iterable[RecordedTest]) -> pd.DataFrame:
     return frame
 
 
-def history_chart(frame: pd.DataFrame) -> alt.Chart:
-    color = alt.Color("outcome:N", scale=alt.Scale(domain=OUTCOMES, range=OUTCOME_PALETTE))
+TOOLTIP_TEXT = ("started", "outcome", "diagnosis", "trigger", "ticket")
+
+
+def history_chart(frame: pd.DataFrame) -> VegaChart:
     # The frame holds `utc_text` strings; the axis needs moments (labelled in UTC, as the table is).
     data = frame.assign(moment=pd.to_datetime(frame["started"].str.removesuffix(" UTC"), utc=True))
-    chart: alt.Chart = (  # annotated: altair's `mark_*` methods are Any to the checker
-        alt.Chart(data)
-        .mark_circle(size=120, opacity=0.9)
-        .encode(
-            x=alt.X("moment:T", title="started (UTC)", scale=alt.Scale(type="utc"),
-                    axis=alt.Axis(format="%Y-%m-%d %H:%M", labelAngle=0)),
+    spec = {
+        "mark": {"type": "circle", "size": 120, "opacity": 0.9},
+        "height": 160,
+        "encoding": {
+            "x": field("moment", "temporal", title="started (UTC)", scale={"type": "utc"},
+                       axis={"format": "%Y-%m-%d %H:%M", "labelAngle": 0}),
             # All three rows always, so one test does not read as a chart of a single outcome.
-            y=alt.Y("outcome:N", scale=alt.Scale(domain=OUTCOMES), title=None),
-            color=color,
-            tooltip=["started:N", "outcome:N", "diagnosis:N", "trigger:N", "ticket:N", "duration ms:Q"],
-        )
-        .properties(height=160)
-    )
-    return chart
+            "y": field("outcome", "nominal", scale={"domain": OUTCOMES}, title=None),
+            "color": field("outcome", "nominal", scale={"domain": OUTCOMES, "range": OUTCOME_PALETTE}),
+            "tooltip": [*(field(name, "nominal") for name in TOOLTIP_TEXT),
+                        field("duration ms", "quantitative")],
+        },
+    }
+    return VegaChart(data, spec)
 
 
 def step_words(step: str, status: str, detail: str = "") -> tuple[str, str, str]:

@@ -16,6 +16,7 @@ from nbsupport.tickets import TicketError, parse_ticket
 
 _SEEN = "_nbsupport_audited"
 TICKET_KEY = "ticket"
+TICKET_PARAM = "ticket"  # in the address: /key_detail?key=45&ticket=ZD-1234
 
 
 def current_ticket() -> str:
@@ -41,6 +42,16 @@ def normalise_ticket() -> None:
     the agent to correct (and `ticket_problem` says why)."""
     with suppress(TicketError):
         st.session_state[TICKET_KEY] = parse_ticket(st.session_state.get(TICKET_KEY, ""))
+
+
+def ticket_to_address() -> None:
+    """The session's ticket stays in the address (`?ticket=`) on every page, so a reload, a copied link
+    and a page switch keep it; text that is not a ticket is not put there."""
+    ticket = current_ticket()
+    if not ticket:
+        st.query_params.pop(TICKET_PARAM, None)
+    elif st.query_params.get(TICKET_PARAM) != ticket:
+        st.query_params[TICKET_PARAM] = ticket
 
 
 def prefill_ticket(text: str | None) -> None:

@@ -13,8 +13,10 @@ import streamlit as st
 from nbsupport.audit import Action
 from nbsupport.auth import Identity, can_view_key
 from nbsupport.clock import utc_text
+from nbsupport.config import get_settings
 from nbsupport.console import Console
-from nbsupport.triage import ErrorLine, TicketFacts, Triage, mask_keys, triage
+from nbsupport.replies import with_egress_ip
+from nbsupport.triage import ErrorLine, KeyFragment, TicketFacts, Triage, mask_keys, pasted_keys, triage
 from nbsupport.ui.badges import markdown, outcome_badge
 from nbsupport.ui.diagnosis_card import guide_link
 from nbsupport.ui.fix_card import venue_label
@@ -26,6 +28,8 @@ from nbsupport.ui.trail import TICKET_KEY, current_ticket, record_views
 PASTE_KEY = "triage_paste"
 MASKED_KEY = "_triage_masked"
 KEPT_KEY = "_triage_kept"
+# Fingerprints and masked forms of the whole keys pasted into the box (never the keys).
+PASTED_KEY = "_triage_pasted"
 KEY_PAGE_FILE = "pages/key_detail.py"
 PLACEHOLDER = (
     "Paste the whole ticket: the customer's message, log lines, key fragments (abcd…wxyz), emails, "
@@ -44,21 +48,26 @@ def paste_box() -> str:
     masked = st.session_state.get(MASKED_KEY, 0)
     if masked:
         st.caption(f"Masked in the box: {masked} whole key(s) or secret(s). The console keeps none in clear "
-                   "and searches their masked form.")
+                   "and finds each stored key by its fingerprint.")
     return text
 
 
 def _mask_paste() -> None:
     """Runs before the page: a whole key or secret a customer pasted never stays in the session or goes
-    back to the browser."""
-    masked, count = mask_keys(st.session_state.get(PASTE_KEY, ""))
+    back to the browser. What is kept of it is its fingerprint and masked form (`pasted_keys`), so the
+    masked text still finds the key by fingerprint, also when the agent edits the paste and triages again."""
+    raw = st.session_state.get(PASTE_KEY, "")
+    masked, count = mask_keys(raw)
+    earlier: tuple[KeyFragment, ...] = st.session_state.get(PASTED_KEY, ())
+    st.session_state[PASTED_KEY] = tuple(
+        {f.shown: f for f in (*earlier, *pasted_keys(raw)) if f.shown in masked}.values())
     st.session_state[PASTE_KEY] = st.session_state[KEPT_KEY] = masked
     st.session_state[MASKED_KEY] = count
 
 
 def find(console: Console, text: str) -> Triage:
     with console.session() as session:
-        return triage(session, text)
+        return triage(session, text, pasted=st.session_state.get(PASTED_KEY, ()))
 
 
 def record(console: Console, identity: Identity, result: Triage) -> None:
@@ -199,8 +208,9 @@ def error_line(result: Triage, line: ErrorLine) -> None:
             head += f" · ambiguous: {causes} plausible causes"
         st.markdown(head)
         st.code(line.text, language=None, wrap_lines=True)
+        egress_ip = get_settings().egress_ip
         for number, match in enumerate(line.matches, start=1):
-            row = match.row
+            row = with_egress_ip(match.row, egress_ip)
             confirmed = " · **the suggested key's latest test found this**" if result.confirmed(match) else ""
             st.markdown(
                 f"{number}. **{row.title}** · `{row.diagnosis.value}` · {venue_label(row.venue)} · "

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from nbsupport.sandbox import SandboxServer
+from nbsupport.sandbox import EgressProxy, SandboxServer
 from tests.sandbox_fixtures import running_sandbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,11 +28,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 ADMIN = "admin@nb.test"
+ANALYST = "analyst@nb.test"
+EGRESS_IP = "127.0.0.2"
 STARTUP_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
-class Console:
+class LiveApp:
     url: str
     home: Path
     database_url: str
@@ -66,8 +68,23 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+def demo_env(home: Path, sandbox_origin: str, **settings: str) -> dict[str, str]:
+    """The environment of a console in demo mode on its own SQLite database under `home`, whose Kraken
+    spot and Futures requests reach the sandbox at `sandbox_origin`; `settings` (NBSUPPORT_* names) add
+    to or override these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBSUPPORT_")}
+    env.update(
+        NBSUPPORT_HOME=str(home), NBSUPPORT_DATABASE_URL=f"sqlite:///{home / 'nbsupport.sqlite3'}",
+        NBSUPPORT_DEMO="1",
+        NBSUPPORT_EXCHANGE_URLS=json.dumps({"kraken": sandbox_origin, "krakenfutures": sandbox_origin}),
+        NBSUPPORT_REQUEST_TIMEOUT_MS="3000", PYTHONPATH=str(REPO_ROOT),
+    )
+    env.update(settings)
+    return env
+
+
 @contextmanager
-def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[Console]:
+def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[LiveApp]:
     port = free_port()
     log = home / log_name
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
@@ -78,7 +95,7 @@ def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[Co
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, process, log)
-        yield Console(url, home, env["NBSUPPORT_DATABASE_URL"], log, env)
+        yield LiveApp(url, home, env["NBSUPPORT_DATABASE_URL"], log, env)
     finally:
         process.terminate()
         try:
@@ -89,22 +106,31 @@ def streamlit_run(home: Path, env: dict[str, str], log_name: str) -> Iterator[Co
 
 
 @pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Iterator[Console]:
-    """`streamlit run streamlit_app.py` in demo mode, signed in locally as an admin (every page visible)."""
+def console_server(tmp_path_factory: pytest.TempPathFactory, sandbox: SandboxServer) -> Iterator[LiveApp]:
+    """The console every browser file shares, started as `scripts/run` starts it: demo mode, re-tests
+    leave through an egress proxy on EGRESS_IP (also the configured NBSUPPORT_EGRESS_IP, so a hard-coded
+    platform address on screen cannot pass for it), no cooldown (files re-test the same practice keys),
+    signed in locally as an admin (every page visible)."""
     home = tmp_path_factory.mktemp("console-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBSUPPORT_")}
-    env.update(
-        NBSUPPORT_HOME=str(home), NBSUPPORT_DATABASE_URL=f"sqlite:///{home / 'nbsupport.sqlite3'}",
-        NBSUPPORT_DEMO="1", NBSUPPORT_DEMO_IDENTITY=ADMIN, NBSUPPORT_ROLES=json.dumps({ADMIN: "admin"}),
-        NBSUPPORT_EXCHANGE_URLS=json.dumps({"kraken": sandbox.origin, "krakenfutures": sandbox.origin}),
-        NBSUPPORT_REQUEST_TIMEOUT_MS="3000", PYTHONPATH=str(REPO_ROOT),
-    )
-    with streamlit_run(home, env, "streamlit.log") as console:
+    with EgressProxy(EGRESS_IP) as proxy:
+        env = demo_env(home, sandbox.origin, NBSUPPORT_DEMO_IDENTITY=ADMIN,
+                       NBSUPPORT_ROLES=json.dumps({ADMIN: "admin", ANALYST: "analyst"}),
+                       NBSUPPORT_EGRESS_PROXY=proxy.url, NBSUPPORT_EGRESS_IP=EGRESS_IP,
+                       NBSUPPORT_RETEST_COOLDOWN_S="0")
+        with streamlit_run(home, env, "streamlit.log") as console:
+            yield console
+
+
+@pytest.fixture(scope="session")
+def analyst_server(console_server: LiveApp) -> Iterator[LiveApp]:
+    """A second server on the shared demo database whose local identity is an analyst."""
+    env = {**console_server.env, "NBSUPPORT_DEMO_IDENTITY": ANALYST}
+    with streamlit_run(console_server.home, env, "streamlit-analyst.log") as console:
         yield console
 
 
 @pytest.fixture
-def restarted_server(console_server: Console) -> Iterator[Console]:
+def restarted_server(console_server: LiveApp) -> Iterator[LiveApp]:
     """A second server process on the same database that no request has reached yet, as after a deploy."""
     with streamlit_run(console_server.home, console_server.env, "streamlit-restarted.log") as console:
         yield console
@@ -131,14 +157,21 @@ def browser() -> Iterator[object]:
         yield chromium
 
 
-@pytest.fixture
-def page(browser: object, console_server: Console) -> Iterator[object]:
+@contextmanager
+def new_visitor(browser: Any) -> Iterator[Any]:
     """A new visitor: a fresh browser context (no cookies, no session state)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1440, "height": 1000})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
     try:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: object, console_server: LiveApp) -> Iterator[object]:
+    """A new visitor of the shared console."""
+    with new_visitor(browser) as visitor:
+        yield visitor

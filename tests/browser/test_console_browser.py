@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from nbsupport.audit import Action
 from nbsupport.config import Settings
-from nbsupport.console import Console as Handle
+from nbsupport.console import Console
 from nbsupport.db.models import AuditEvent
 from nbsupport.demo import practice_email
 from nbsupport.lookup import lookup
-from tests.browser.conftest import ADMIN, SCREENSHOTS, Console
+from tests.browser.conftest import ADMIN, SCREENSHOTS, LiveApp
 
 pytestmark = pytest.mark.browser
 
@@ -52,12 +52,12 @@ def check(page: Any, name: str) -> None:
     assert exceptions.count() == 0, exceptions.first.inner_text()
 
 
-def handle(console: Console) -> Handle:
-    return Handle(Settings(home=console.home, database_url=console.database_url))
+def open_console(app: LiveApp) -> Console:
+    return Console(Settings(home=app.home, database_url=app.database_url))
 
 
-def practice_key(console: Console, case: str) -> tuple[int, int]:
-    db = handle(console)
+def practice_key(app: LiveApp, case: str) -> tuple[int, int]:
+    db = open_console(app)
     try:
         with db.session() as session:
             found = lookup(session, practice_email(case))
@@ -71,7 +71,7 @@ def heading(page: Any, text: str) -> None:
     settle(page)
 
 
-def test_a_new_visitor_can_open_every_page_from_the_sidebar(page: Any, console_server: Console) -> None:
+def test_a_new_visitor_can_open_every_page_from_the_sidebar(page: Any, console_server: LiveApp) -> None:
     page.goto(console_server.url)
     heading(page, "Ticket triage")  # the first visit also builds the demo database
     banner = page.get_by_text("DEMO MODE").first
@@ -84,7 +84,7 @@ def test_a_new_visitor_can_open_every_page_from_the_sidebar(page: Any, console_s
         assert page.get_by_text("DEMO MODE").first.is_visible()
 
 
-def test_lookup_then_retest_against_the_sandbox(page: Any, console_server: Console) -> None:
+def test_lookup_then_retest_against_the_sandbox(page: Any, console_server: LiveApp) -> None:
     user_id, key_id = practice_key(console_server, "missing-closed-orders")
     page.goto(f"{console_server.url}/lookup")
     heading(page, "Key lookup")
@@ -102,7 +102,7 @@ def test_lookup_then_retest_against_the_sandbox(page: Any, console_server: Conso
     page.get_by_text("Red: the key does not work").wait_for(timeout=60_000)
     check(page, "11-retest-verdict")
     assert "missing_permission" in page.locator('[data-testid="stAlert"]', has_text="Red:").inner_text()
-    db = handle(console_server)
+    db = open_console(console_server)
     try:
         with db.session() as session:
             rows = list(session.scalars(select(AuditEvent).where(AuditEvent.subject_key_id == key_id)))
@@ -114,7 +114,7 @@ def test_lookup_then_retest_against_the_sandbox(page: Any, console_server: Conso
     assert all(r.subject_user_id == user_id for r in rows)
 
 
-def test_a_ticket_deep_link_opens_the_key(page: Any, console_server: Console) -> None:
+def test_a_ticket_deep_link_opens_the_key(page: Any, console_server: LiveApp) -> None:
     user_id, key_id = practice_key(console_server, "withdraw-enabled")
     page.goto(f"{console_server.url}/?user={user_id}&key={key_id}&ticket=zd%202002")
     heading(page, "Key lookup")
@@ -123,7 +123,7 @@ def test_a_ticket_deep_link_opens_the_key(page: Any, console_server: Console) ->
     assert page.get_by_role("textbox", name="Ticket reference", exact=True).input_value() == "ZD-2002"
 
 
-def test_bad_input_and_bad_links_show_messages_not_tracebacks(page: Any, console_server: Console) -> None:
+def test_bad_input_and_bad_links_show_messages_not_tracebacks(page: Any, console_server: LiveApp) -> None:
     page.goto(f"{console_server.url}/lookup")
     heading(page, "Key lookup")
     search = page.get_by_role("textbox", name="Search")
@@ -136,7 +136,7 @@ def test_bad_input_and_bad_links_show_messages_not_tracebacks(page: Any, console
     check(page, "31-bad-link")
 
 
-def test_pasting_a_kraken_error_into_the_guide_shows_its_fix(page: Any, console_server: Console) -> None:
+def test_pasting_a_kraken_error_into_the_guide_shows_its_fix(page: Any, console_server: LiveApp) -> None:
     page.goto(f"{console_server.url}/error_guide")
     heading(page, "Error guide")
     box = page.get_by_role("textbox", name=re.compile("Paste the error"))
@@ -147,7 +147,7 @@ def test_pasting_a_kraken_error_into_the_guide_shows_its_fix(page: Any, console_
     assert page.get_by_text("Reply to the customer").first.is_visible()
 
 
-def test_pasting_an_ambiguous_error_shows_every_cause_ranked(page: Any, console_server: Console) -> None:
+def test_pasting_an_ambiguous_error_shows_every_cause_ranked(page: Any, console_server: LiveApp) -> None:
     page.goto(f"{console_server.url}/error_guide")
     heading(page, "Error guide")
     box = page.get_by_role("textbox", name=re.compile("Paste the error"))
@@ -160,7 +160,7 @@ def test_pasting_an_ambiguous_error_shows_every_cause_ranked(page: Any, console_
     check(page, "13-guide-ambiguous")
 
 
-def test_fleet_views_work_on_the_demo_data(page: Any, console_server: Console) -> None:
+def test_fleet_views_work_on_the_demo_data(page: Any, console_server: LiveApp) -> None:
     page.goto(f"{console_server.url}/backfill")
     heading(page, "Backfill health")
     page.get_by_text("Fleet-wide", exact=True).click()
@@ -174,7 +174,7 @@ def test_fleet_views_work_on_the_demo_data(page: Any, console_server: Console) -
 
 
 def test_a_deep_link_is_the_first_request_after_a_restart(
-    page: Any, console_server: Console, restarted_server: Console
+    page: Any, console_server: LiveApp, restarted_server: LiveApp
 ) -> None:
     # The shared server built the demo database; the restarted one has served nothing yet.
     page.goto(console_server.url)

@@ -17,19 +17,19 @@ from nbsupport.audit import Action
 from nbsupport.clock import utcnow
 from nbsupport.db.models import ConnectionTest, ExchangeKey
 from nbsupport.fleet.stats.rollups import record_test_in_rollups
-from tests.browser.conftest import Console
-from tests.browser.test_console_browser import check, handle, heading, practice_key, settle
+from tests.browser.conftest import LiveApp
+from tests.browser.test_console_browser import check, heading, open_console, practice_key, settle
 
 pytestmark = pytest.mark.browser
 
 
-def open_demo(page: Any, console: Console, path: str, title: str) -> None:
-    page.goto(console.url)
+def open_demo(page: Any, app: LiveApp, path: str, title: str) -> None:
+    page.goto(app.url)
     # The first visit builds the demo database (seconds on a quiet machine, longer on a busy CI box).
     # The demo identity is an admin, whose home page is ticket triage.
     page.get_by_role("heading", name="Ticket triage", exact=True).first.wait_for(timeout=180_000)
     heading(page, "Ticket triage")
-    page.goto(f"{console.url}/{path}")
+    page.goto(f"{app.url}/{path}")
     heading(page, title)
 
 
@@ -38,10 +38,10 @@ def metric(page: Any, label: str) -> int:
     return int(text.splitlines()[-1].replace(",", ""))
 
 
-def fail_recently(console: Console, cases: list[str], minutes_ago: int = 5) -> list[int]:
+def fail_recently(app: LiveApp, cases: list[str], minutes_ago: int = 5) -> list[int]:
     """Failed Kraken tests of practice keys a few minutes ago, as an agent practising would leave them."""
-    db = handle(console)
-    keys = [practice_key(console, case)[1] for case in cases]
+    db = open_console(app)
+    keys = [practice_key(app, case)[1] for case in cases]
     try:
         with db.session() as session:
             for key_id in keys:
@@ -58,12 +58,12 @@ def fail_recently(console: Console, cases: list[str], minutes_ago: int = 5) -> l
     return keys
 
 
-def test_practice_keys_stay_out_of_fleet_figures_until_the_toggle(page: Any, console_server: Console) -> None:
+def test_practice_keys_stay_out_of_fleet_figures_until_the_toggle(page: Any, console_server: LiveApp) -> None:
     open_demo(page, console_server, "failure_stats", "Failure stats")
     fail_recently(console_server, ["expired", "ip-restricted"])
     page.reload()
     heading(page, "Failure stats")
-    db = handle(console_server)
+    db = open_console(console_server)
     try:
         with db.session() as session:
             in_use = select(func.count()).select_from(ExchangeKey).where(
@@ -82,8 +82,8 @@ def test_practice_keys_stay_out_of_fleet_figures_until_the_toggle(page: Any, con
     assert metric(page, "Keys in use") == everyone
 
 
-def test_the_audit_search_finds_a_ticket_behind_newer_events(page: Any, console_server: Console) -> None:
-    db = handle(console_server)
+def test_the_audit_search_finds_a_ticket_behind_newer_events(page: Any, console_server: LiveApp) -> None:
+    db = open_console(console_server)
     agent = audit.Actor("trainee@noonbarbari.com", "agent")
     start = utcnow() - timedelta(hours=3)
     try:
@@ -110,7 +110,7 @@ def test_the_audit_search_finds_a_ticket_behind_newer_events(page: Any, console_
 
 
 def test_a_bulk_batch_shows_every_key_and_start_disarms_when_it_ends(
-    page: Any, console_server: Console
+    page: Any, console_server: LiveApp
 ) -> None:
     open_demo(page, console_server, "bulk_retest", "Bulk re-test")
     keys = fail_recently(console_server, ["nonce-ahead", "service-unavailable"], minutes_ago=3)
@@ -145,7 +145,7 @@ def test_a_bulk_batch_shows_every_key_and_start_disarms_when_it_ends(
         page.get_by_role("button", name="Results (CSV)").click()
     assert download.value.suggested_filename.startswith("bulk-")
     settle(page)
-    db = handle(console_server)
+    db = open_console(console_server)
     try:
         with db.session() as session:
             exports = audit.search(session, audit.AuditQuery(actions=(Action.DATA_EXPORT,))).events

@@ -3,21 +3,17 @@ what the error means and the way to the key's re-test; an analyst is not offered
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from nbsupport.demo import practice_email
-from tests.browser.conftest import Console, streamlit_run
+from nbsupport.sandbox import demo_cast
+from tests.browser.conftest import LiveApp
 from tests.browser.test_console_browser import check, heading, practice_key, settle
 
 pytestmark = pytest.mark.browser
-
-ANALYST = "analyst@nb.test"
-
 
 def ticket(case: str) -> str:
     return (
@@ -29,16 +25,7 @@ def ticket(case: str) -> str:
     )
 
 
-@pytest.fixture
-def analyst_server(console_server: Console) -> Iterator[Console]:
-    """A second server on the same demo database whose local identity is an analyst."""
-    env = {**console_server.env, "NBSUPPORT_DEMO_IDENTITY": ANALYST,
-           "NBSUPPORT_ROLES": json.dumps({ANALYST: "analyst"})}
-    with streamlit_run(console_server.home, env, "streamlit-analyst.log") as console:
-        yield console
-
-
-def test_an_agent_pastes_a_ticket_and_clicks_through_to_the_key(page: Any, console_server: Console) -> None:
+def test_an_agent_pastes_a_ticket_and_clicks_through_to_the_key(page: Any, console_server: LiveApp) -> None:
     page.goto(console_server.url)
     heading(page, "Ticket triage")  # the first visit also builds the demo database
     user_id, key_id = practice_key(console_server, "missing-closed-orders")
@@ -67,7 +54,7 @@ def test_an_agent_pastes_a_ticket_and_clicks_through_to_the_key(page: Any, conso
     assert "EGeneral:Permission denied" in page.get_by_role("textbox", name="Pasted ticket").input_value()
 
 
-def test_an_analyst_is_not_offered_the_triage_page(page: Any, analyst_server: Console) -> None:
+def test_an_analyst_is_not_offered_the_triage_page(page: Any, analyst_server: LiveApp) -> None:
     page.goto(analyst_server.url)
     heading(page, "Failure stats")
     nav = page.locator('[data-testid="stSidebarNav"]')
@@ -78,3 +65,22 @@ def test_an_analyst_is_not_offered_the_triage_page(page: Any, analyst_server: Co
     # Told why in words, with no paste box.
     assert page.get_by_text("Your role (analyst) cannot open Ticket triage").count() == 1
     assert page.get_by_role("textbox", name="Pasted ticket").count() == 0
+
+
+def test_a_whole_pasted_api_key_finds_its_key_by_fingerprint_and_is_never_shown(
+    page: Any, console_server: LiveApp
+) -> None:
+    page.goto(console_server.url)
+    heading(page, "Ticket triage")
+    member = next(m for m in demo_cast() if m.name == "missing-closed-orders")
+    _, key_id = practice_key(console_server, "missing-closed-orders")
+    box = page.get_by_role("textbox", name="Pasted ticket")
+    box.fill(f"Hello, my bot stopped. My API key is {member.api_key}\nEGeneral:Permission denied")
+    page.get_by_role("button", name="Triage").click()
+    page.get_by_role("heading", name="Suggested key").wait_for(timeout=30_000)
+    check(page, "63-triage-whole-key")
+    masked = f"{member.api_key[:4]}…{member.api_key[-4:]}"
+    assert page.get_by_text(re.compile(rf"Key {key_id} · Kraken spot")).first.is_visible()
+    # Found through the key's fingerprint (the whole key), not by its first and last four characters.
+    assert page.get_by_text(f"whole key {masked} (line 1)").first.is_visible()
+    assert member.api_key not in page.content() and box.input_value().count(masked) == 1

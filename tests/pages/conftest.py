@@ -4,32 +4,25 @@ identity provider) against this test's database."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 
 from nbsupport import config, conntest
 from nbsupport.config import Settings
 from nbsupport.console import Console
 from nbsupport.crypto import MasterKeyring
+from nbsupport.ui.pages_mode import start_out_of_pages_directory_mode
 from tests.pages.fake_engine import FakeEngine
 from tests.pages.support import EMAILS, Seeded, seed_data
 
 
 @pytest.fixture(autouse=True)
-def _router_already_ran(monkeypatch: pytest.MonkeyPatch) -> None:
-    """AppTest starts every run as a fresh server process would, in Streamlit's legacy `pages/` folder
-    mode, which a real server leaves for good on its first request (tests/browser covers that first
-    request). Page tests model the server after it."""
-    original = PagesManager.__init__
-
-    def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+def _router_already_ran() -> Iterator[None]:
+    """Page tests model the server after its first request (see nbsupport.ui.pages_mode)."""
+    undo = start_out_of_pages_directory_mode()
+    yield
+    undo()
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, console: Console, settings: Setting
     monkeypatch.setenv("NBSUPPORT_ROLES", json.dumps({email: role for role, email in EMAILS.items()}))
     monkeypatch.setenv("NBSUPPORT_DEMO_IDENTITY", EMAILS["agent"])
     # The demo seeds synthetic users on first open; these tests bring their own data (or none).
-    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda handle: None)
+    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda console: None)
     config.get_settings.cache_clear()
     return config.get_settings()
 

@@ -31,6 +31,16 @@ def test_the_guide_refuses_a_visitor_who_is_not_signed_in(monkeypatch: pytest.Mo
     assert at.error and not at.dataframe
 
 
+def test_broken_settings_are_named_as_on_every_other_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBSUPPORT_ROLES", "not json")
+    from nbsupport import config
+
+    config.get_settings.cache_clear()
+    at = _page()
+    assert not at.exception
+    assert at.error[0].value == "The console is misconfigured: invalid NBSUPPORT setting(s) roles."
+
+
 def _page(fix: str | None = None) -> AppTest:
     at = AppTest.from_file(str(PAGE), default_timeout=30)
     if fix is not None:

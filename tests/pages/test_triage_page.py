@@ -13,9 +13,11 @@ from streamlit.testing.v1 import AppTest
 from nbsupport import config
 from nbsupport.audit import Action
 from nbsupport.console import Console
+from nbsupport.credentials import Credentials
+from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import ConnectionTest
 from nbsupport.guide import MAX_SCAN_CHARS
-from nbsupport.keys import get_or_create_user
+from nbsupport.keys import add_key, get_or_create_user
 from nbsupport.ui.links import key_url, user_url
 from tests.pages.support import (
     API_KEY,
@@ -148,6 +150,29 @@ def test_a_masked_key_and_a_whole_pasted_key_find_their_keys_without_showing_sec
     assert_no_secret(at)
 
 
+def test_a_whole_pasted_key_finds_its_own_key_by_fingerprint_not_every_key_masked_alike(
+    console: Console, keyring: MasterKeyring, seeded: Seeded
+) -> None:
+    # Another customer's key with the same first and last four characters: the masked form finds both.
+    twin = f"{API_KEY[:4]}{'Q' * 20}{API_KEY[-4:]}"
+    with console.session() as session:
+        other = add_key(session, keyring, user_email="twin@example.com", exchange="kraken",
+                        credentials=Credentials(twin, "twinsecret=="), label="twin").id
+    at = paste(f"Hi, my Kraken key is {API_KEY} and it stopped working")
+    keys = tables(at)[-1]
+    assert keys["Key"] == [key_url(seeded.key_id)], keys
+    assert keys["matched by"] == [f"whole key {API_KEY[:4]}…{API_KEY[-4:]} (line 1)"]
+    # Triaging the (now masked) paste again after an edit still finds it by the kept fingerprint.
+    at.text_area(key="triage_paste").input(at.text_area(key="triage_paste").value + "\nuser ann@example.com")
+    next(b for b in at.button if b.label == "Triage").click().run()
+    keys = tables(at)[-1]
+    assert key_url(other) not in keys["Key"] and key_url(seeded.key_id) in keys["Key"]
+    assert_no_secret(at)
+    kept = [at.session_state[k] for k in ("triage_paste", "_triage_kept", "_triage_pasted")]
+    assert kept[2] and API_KEY not in repr(kept)
+    assert not [r for r in audit_rows(console) if API_KEY in repr((r.detail, r.result, r.ticket))]
+
+
 def test_a_user_id_and_a_console_link_find_the_user(seeded: Seeded) -> None:
     at = paste(f"user id {seeded.other_user_id}\nhttps://console.nb.internal/?user={seeded.user_id}")
     users = tables(at)[0]
@@ -210,3 +235,12 @@ def test_a_database_that_is_down_gives_a_clear_message(monkeypatch: pytest.Monke
     at = paste(KRAKEN_TICKET)
     assert at.title[0].value == "Ticket triage"
     assert "The console database is unavailable" in at.error[0].value
+
+
+def test_error_causes_name_the_configured_egress_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Permission denied" may be the IP whitelist: that cause must name the address this deployment
+    # leaves from, not the guide's default.
+    monkeypatch.setenv("NBSUPPORT_EGRESS_IP", "198.51.100.23")
+    config.get_settings.cache_clear()
+    text = rendered(paste(KRAKEN_TICKET))
+    assert "198.51.100.23" in text and "51.38.112.198" not in text

@@ -4,7 +4,7 @@ Tests record through the `tally` fixture (tests/prove/conftest.py): a scenario t
 injected, a fuzz example they tried, a concurrent test they started, and - measured before the assertion
 that requires zero - the leaks, lost or corrupted records and tracebacks they found. The plugin adds the
 outcome of every test per suite, prints the table at the end of the pytest run and, when
-`NBSUPPORT_PROVE_TALLY` names a file, writes the figures there as JSON for `python -m nbsupport.prove`.
+`NBSUPPORT_PROVE_TALLY` names a file, writes the figures there as JSON for `python -m tests.prove`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,18 @@ from typing import Any
 
 import pytest
 
-from nbsupport.prove import FIGURES, MUST_BE_ZERO, TALLY_ENV
-
+TALLY_ENV = "NBSUPPORT_PROVE_TALLY"
+# What the suites count; the last three must stay zero.
+FIGURES: dict[str, str] = {
+    "scenarios": "scenarios run",
+    "faults": "faults injected",
+    "fuzz_examples": "fuzz examples tried",
+    "concurrent_tests": "concurrent tests",
+    "leaks": "leaks found",
+    "lost_records": "lost or corrupted records",
+    "tracebacks": "tracebacks shown to a user",
+}
+MUST_BE_ZERO = ("leaks", "lost_records", "tracebacks")
 PLUGIN_NAME = "nbsupport-prove-tally"
 TRACEBACK_MARK = "Traceback (most recent call last)"
 
@@ -154,7 +164,7 @@ class TallyPlugin:
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if os.environ.get(TALLY_ENV):
-            return  # `python -m nbsupport.prove` prints the table itself
+            return  # `python -m tests.prove` prints the table itself
         terminalreporter.section("prove it holds: figures")
         terminalreporter.write_line(table(self.tally.totals()))
 

@@ -461,7 +461,7 @@ def test_pages_show_a_clear_message_when_the_database_is_unreachable(
     admin = "admin@prove.test"
     env = app_env(venue_console.settings, admin, {admin: "admin"})
     use_env({**env, "NBSUPPORT_DATABASE_URL": _unreachable_url(venue_console, tmp_path)})
-    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda handle: None)
+    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda console: None)
     for page, params in (
         ("pages/lookup.py", {"key": "1"}),
         ("pages/key_detail.py", {"key": "1"}),

@@ -137,7 +137,7 @@ ANY_TEXT = st.one_of(
 FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
-# The quick suite tries this many examples per property; with --run-slow (CI, `python -m nbsupport.prove`)
+# The quick suite tries this many examples per property; with --run-slow (CI, `python -m tests.prove`)
 # every property tries SLOW_SCALE times as many.
 SLOW_SCALE = 4
 Fuzz = Callable[[int], settings]
@@ -543,7 +543,7 @@ PAGE_PAYLOADS = st.one_of(
 def page_env(monkeypatch: pytest.MonkeyPatch, use_env: UseEnv, populated: Console) -> Console:
     admin = "admin@prove.test"
     use_env(app_env(populated.settings, admin, {admin: "admin"}))
-    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda handle: None)
+    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda console: None)
     return populated
 
 

@@ -483,7 +483,7 @@ def signed_in(
 ) -> Callable[[str], None]:
     """The app in demo mode on this test's database and sandbox, signed in as the given role."""
     roles = {email: role for role, email in ROLES.items()}
-    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda handle: None)
+    monkeypatch.setattr("nbsupport.ui.session.seed_demo", lambda console: None)
 
     def as_role(role: str) -> None:
         use_env(app_env(venue_console.settings, ROLES[role], roles))

@@ -1,12 +1,15 @@
-"""`python -m nbsupport.prove`: the verdict follows the figures the suites measured and pytest's status."""
+"""`python -m tests.prove`: the verdict follows the figures the suites measured and pytest's status."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from nbsupport import prove
+from tests.conftest import REPO_ROOT
+from tests.prove import runner as prove
 from tests.prove.tally import Tally, suite_of
 
 
@@ -54,3 +57,20 @@ def test_figures_are_counted_per_suite_from_the_test_id() -> None:
         tally.add("fuzzing", "made_up_figure")
     with pytest.raises(ValueError, match="only grow"):
         tally.add("fuzzing", "leaks", -1)
+
+
+def test_the_runner_runs_the_suites_from_the_repository_root_and_exits_on_the_verdict() -> None:
+    one_suite = "test_tampered_credentials_are_refused_clearly_and_nothing_is_decrypted_or_recorded"
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.prove", "--quick", "--", "-k", one_suite, "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "suites in tests/prove/, quick (slow suites skipped)" in done.stdout
+    assert "crypto_tampering" in done.stdout and "verdict: HOLDS" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.prove", "--quick", "--", "-k", "figures_are_counted_per_suite"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 1
+    assert "verdict: DOES NOT HOLD" in done.stdout and "no scenario ran" in done.stdout

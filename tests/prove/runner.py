@@ -1,13 +1,14 @@
-"""`python -m nbsupport.prove`: run the "prove it holds" suites and print what they tried and found.
+"""`python -m tests.prove`: run the "prove it holds" suites and print what they tried and found.
 
-Runs `pytest tests/prove` (leak scan, crypto tampering, fault injection, fuzzing, concurrency; the slow
-suites too unless `--quick`) with the suites' tally plugin writing its figures to a JSON file, then prints a
-table per suite and the totals: scenarios run, faults injected, fuzz examples tried, concurrent tests,
-leaks found, lost or corrupted records, tracebacks shown to a user. Every figure is counted by the tests
-that ran; none is a constant.
+It lives with the suites it runs, which the installed package does not carry. It runs `pytest tests/prove`
+(leak scan, crypto tampering, fault injection, fuzzing, concurrency; the slow suites too unless `--quick`)
+with the suites' tally plugin writing its figures to a JSON file, then prints a table per suite and the
+totals: scenarios run, faults injected, fuzz examples tried, concurrent tests, leaks found, lost or
+corrupted records, tracebacks shown to a user. Every figure is counted by the tests that ran; none is a
+constant.
 
-Exit status: 0 when every suite passed and leaks, lost records and tracebacks are all zero; 1 otherwise;
-2 when the suites cannot be found (an installed package without its repository's tests/).
+Exit status: 0 when every suite passed and leaks, lost records and tracebacks are all zero; 1 otherwise
+(2 for arguments it does not take).
 
 The database is the test suite's: a fresh SQLite file per test by default, a fresh PostgreSQL schema per
 test when NBSUPPORT_DATABASE_URL=postgresql+psycopg://... is set.
@@ -28,21 +29,10 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SUITES_DIR = REPO_ROOT / "tests" / "prove"
-TALLY_ENV = "NBSUPPORT_PROVE_TALLY"
+from tests.prove.tally import FIGURES, MUST_BE_ZERO, TALLY_ENV
 
-# The figures the suites' tally plugin (tests/prove/tally.py) counts; the last three must stay zero.
-FIGURES: dict[str, str] = {
-    "scenarios": "scenarios run",
-    "faults": "faults injected",
-    "fuzz_examples": "fuzz examples tried",
-    "concurrent_tests": "concurrent tests",
-    "leaks": "leaks found",
-    "lost_records": "lost or corrupted records",
-    "tracebacks": "tracebacks shown to a user",
-}
-MUST_BE_ZERO = ("leaks", "lost_records", "tracebacks")
+SUITES_DIR = Path(__file__).resolve().parent
+REPO_ROOT = SUITES_DIR.parent.parent
 SUITE_ORDER = ("leak_scan", "crypto_tampering", "fault_injection", "fuzzing", "concurrency")
 
 
@@ -130,7 +120,7 @@ def summary(report: dict[str, Any], pytest_status: int, seconds: float, quick: b
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m nbsupport.prove",
+        prog="python -m tests.prove",
         description="Run the leak-scan, crypto-tampering, fault-injection, fuzzing and concurrency suites "
         "and print the figures they measured. Exit 0 only if every suite passed with zero "
         "leaks, zero lost or corrupted records and zero tracebacks shown to a user.",
@@ -149,18 +139,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     args = build_parser().parse_args(argv)
-    if not SUITES_DIR.is_dir():
-        print(
-            f"error: the suites are not here ({SUITES_DIR}); run from a checkout of the repository",
-            file=sys.stderr,
-        )
-        return 2
     with tempfile.TemporaryDirectory(prefix="nbsupport-prove-") as scratch:
         tally_file = Path(scratch) / "tally.json"
         env = {**os.environ, TALLY_ENV: str(tally_file)}
         started = time.monotonic()
         # Our own interpreter running pytest on our own suites; the extra arguments are the caller's.
-        status = subprocess.call(pytest_command(args.quick, extra), cwd=REPO_ROOT, env=env)  # noqa: S603
+        status = subprocess.call(pytest_command(args.quick, extra), cwd=REPO_ROOT, env=env)
         seconds = time.monotonic() - started
         report: dict[str, Any] = json.loads(tally_file.read_text()) if tally_file.is_file() else {}
     if not report:
@@ -173,7 +157,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps({**report, "holds": not reasons, "reasons": reasons}, indent=2, sort_keys=True)
         )
     return 0 if not reasons else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
