@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from nbsupport.clock import utcnow
@@ -48,13 +48,13 @@ def record(
     subject_user_id: int | None = None,
     subject_key_id: int | None = None,
     result: str = "",
-    detail: dict[str, Any] | None = None,
+    detail: Mapping[str, object] | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
         at=at or utcnow(), actor=actor.email[:320], role=actor.role[:20], action=action.value,
         ticket=ticket[:200], subject_user_id=subject_user_id, subject_key_id=subject_key_id,
-        result=result[:200], detail=detail or {},
+        result=result[:200], detail=dict(detail or {}),
     )
     session.add(event)
     session.flush()
@@ -98,7 +98,7 @@ class AuditPage:
     has_more: bool  # a next page exists
 
 
-def _ticket_key(session: Session) -> Any:
+def _ticket_key(session: Session) -> ColumnElement[str]:
     lowered = func.lower(AuditEvent.ticket)
     # Must match ix_audit_events_ticket's expression (migration 0005) for the index to serve the range.
     return lowered.collate("C") if session.get_bind().dialect.name == "postgresql" else lowered
@@ -110,7 +110,7 @@ def _typed(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable()).strip()
 
 
-def _search_query(session: Session, query: AuditQuery) -> Select[tuple[AuditEvent]]:
+def _search_query(session: Session, query: AuditQuery) -> Select[AuditEvent]:
     e = AuditEvent
     stmt = select(e).order_by(e.at.desc(), e.id.desc())
     ticket, actor = _typed(query.ticket), _typed(query.actor)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from nbsupport.audit import Actor
 from nbsupport.config import Settings
@@ -106,13 +105,12 @@ def role_for(email: str, settings: Settings) -> str | None:
     return None
 
 
-def gate(claims: Mapping[str, Any] | None, settings: Settings, *, auth_configured: bool) -> Gate:
+def gate(claims: Mapping[str, object] | None, settings: Settings, *, auth_configured: bool) -> Gate:
     """Decide who is signed in. `claims` is `st.user` as a dict; it is trusted only with OIDC configured,
     because Streamlit fills in a placeholder email for local sessions without a provider."""
     if settings.demo:
         email = settings.demo_identity.strip().lower()
-        role = role_for(email, settings) or DEMO_DEFAULT_ROLE
-        return Gate(Identity(email, role, demo=True))
+        return Gate(Identity(email, role_for(email, settings) or DEMO_DEFAULT_ROLE, demo=True))
     if not auth_configured:
         return Gate(None, Denied.NOT_CONFIGURED)
     if not claims or claims.get("is_logged_in") is not True:
@@ -130,7 +128,7 @@ def gate(claims: Mapping[str, Any] | None, settings: Settings, *, auth_configure
 
 
 def resolve_identity(
-    claims: Mapping[str, Any] | None, settings: Settings, *, auth_configured: bool = True
+    claims: Mapping[str, object] | None, settings: Settings, *, auth_configured: bool = True
 ) -> Identity | None:
     return gate(claims, settings, auth_configured=auth_configured).identity
 

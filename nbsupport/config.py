@@ -22,12 +22,12 @@ from nbsupport.diagnosis import PLATFORM_EGRESS_IP
 SECRETS_FILE = Path(".streamlit") / "secrets.toml"
 
 
-def _secrets_toml_values(path: Path) -> dict[str, Any]:
+def _secrets_toml_values(path: Path) -> dict[str, object]:
     if not path.is_file():
         return {}
     with path.open("rb") as fh:
         data = tomllib.load(fh)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for name, value in data.items():
         if name.upper().startswith("NBSUPPORT_"):
             values[name.upper().removeprefix("NBSUPPORT_").lower()] = value
@@ -58,7 +58,7 @@ class Settings(BaseSettings):
 
     @field_validator("exchange_urls", "roles", mode="before")
     @classmethod
-    def _json_mapping(cls, value: Any) -> Any:
+    def _json_mapping(cls, value: object) -> object:
         if isinstance(value, str):
             value = json.loads(value) if value.strip() else {}
         if not isinstance(value, dict):
@@ -79,10 +79,12 @@ class Settings(BaseSettings):
 
 
 def load_settings(secrets_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build settings: explicit overrides > environment > secrets.toml > defaults."""
+    """Build settings: explicit overrides > environment > secrets.toml > defaults. Overrides, like the file's
+    values, are pydantic's to validate, hence Any."""
     from_file = _secrets_toml_values(secrets_file or SECRETS_FILE)
     env_names = {k.removeprefix("NBSUPPORT_").lower() for k in os.environ if k.startswith("NBSUPPORT_")}
-    init = {k: v for k, v in from_file.items() if k not in env_names}
+    # Any: the values are for pydantic to validate (a timeout may come as "5000" or 5000), not the checker.
+    init: dict[str, Any] = {k: v for k, v in from_file.items() if k not in env_names}
     init.update(overrides)
     return Settings(**init)
 

@@ -8,7 +8,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import ccxt
 from sqlalchemy import delete, func, insert, select
@@ -207,7 +206,7 @@ class KeyView:
     days_to_expiry: int | None
     ip_whitelist: list[str]
     required_scopes: list[str]
-    permissions: dict[str, Any]
+    permissions: dict[str, str]
     withdraw_granted: bool
     status: str
     last_test_at: datetime | None
@@ -217,7 +216,7 @@ class KeyView:
     # Other stored keys with the same API key (`shared_keys`); empty for most keys.
     shared_with: tuple[SharedKey, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)
 
 

@@ -10,14 +10,15 @@ ranked (`Rank`) and each says why it matched.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from nbsupport.db.models import EnvelopeKey, ExchangeKey, User
 from nbsupport.keys import KeyView, fingerprint, key_view, shared_keys
@@ -75,14 +76,16 @@ class ParsedQuery:
     local: str | None = None  # folded: the part of an email before the @, or its start
     domain: str | None = None  # folded: an email domain, or its start
 
+R = TypeVar("R")
+
 
 def _ticket_link(text: str) -> ParsedQuery | None:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     params = parse_qs(parts.query)
-    user = (params.get("user") or [None])[0]
-    key = (params.get("key") or [None])[0]
+    user = next(iter(params.get("user", [])), None)
+    key = next(iter(params.get("key", [])), None)
     if (user and not user.isdigit()) or (key and not key.isdigit()) or not (user or key):
         raise LookupQueryError("the link has no numeric ?user= or &key= parameter")
     return ParsedQuery("ticket", user_id=int(user) if user else None, key_id=int(key) if key else None)
@@ -113,7 +116,7 @@ def _free_text(text: str) -> ParsedQuery:
     if len(fold(text)) < MIN_TEXT and not _FRAGMENT.match(text):
         raise LookupQueryError(f"too short: type at least {MIN_TEXT} characters, {EXAMPLE}")
     single = " " not in text
-    readings: dict[str, Any] = {
+    readings: dict[str, str | None] = {
         "name": _name(text) if _is_name(text) else None,
         "local": fold(text) if single and _EMAIL_PART.match(text) else None,
         "domain": fold(text) if single and _DOMAIN.match(text) else None,
@@ -125,7 +128,9 @@ def _free_text(text: str) -> ParsedQuery:
         raise LookupQueryError(f"unrecognised search: try a name, an email, an id or a key, {EXAMPLE}")
     kind = next((k for k, r in (("fingerprint", "fingerprint"), ("api_key", "api_key_fingerprint"),
                                 ("fragment", "fragment"), ("name", "name")) if readings[r]), "text")
-    return ParsedQuery(kind, **readings)
+    return ParsedQuery(kind, name=readings["name"], local=readings["local"], domain=readings["domain"],
+                       fragment=readings["fragment"], fingerprint=readings["fingerprint"],
+                       api_key_fingerprint=readings["api_key_fingerprint"])
 
 
 def parse_query(text: str) -> ParsedQuery:
@@ -165,7 +170,7 @@ class UserCard:
     why: str = ""  # what matched: "surname Andersen", "key #45 ends with wxyz"...
     rank: int = 0  # a Rank
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)
 
 
@@ -177,7 +182,7 @@ class LookupResult:
     truncated: bool = False
     key_why: dict[int, str] = field(default_factory=dict)  # keys the query itself matched, and how
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict({
             "query": self.query.kind,
             "users": self.users,
@@ -214,7 +219,7 @@ class _Hits:
         self.keys.setdefault(row.id, (row, _Hit(rank, len(self.keys), why)))
         self.user(row.user_id, rank, why, by_user=False)
 
-    def bounded(self, rows: list[Any]) -> list[Any]:
+    def bounded(self, rows: Sequence[R]) -> Sequence[R]:
         self.truncated |= len(rows) > self.limit
         return rows[: self.limit]
 
@@ -224,12 +229,12 @@ def _successor(text: str) -> str:
     return text[:-1] + chr(min(ord(text[-1]) + 1, 0x10FFFF))
 
 
-def _starts_with(column: Any, text: str) -> ColumnElement[bool]:
+def _starts_with(column: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
     # A range, not LIKE: it uses the B-tree index on both backends with no escaping of % and _.
     return (column >= text) & (column < _successor(text))
 
 
-def _users_by_prefix(session: Session, hits: _Hits, column: Any, text: str,
+def _users_by_prefix(session: Session, hits: _Hits, column: InstrumentedAttribute[str], text: str,
                      label: str, exact: tuple[Rank, str], first_word: tuple[Rank, str] | None = None) -> None:
     """One index range, in (value, id) order: the exact value first, then `text ` (a first name), then
     longer values, which is the rank order too, so LIMIT keeps the best."""
@@ -276,8 +281,8 @@ def _masked(row: ExchangeKey) -> str:
 
 
 def _keys_where(session: Session, hits: _Hits, predicate: ColumnElement[bool]) -> list[ExchangeKey]:
-    return hits.bounded(list(session.scalars(select(ExchangeKey).where(predicate)
-                                             .order_by(ExchangeKey.id).limit(hits.limit + 1))))
+    return list(hits.bounded(session.scalars(select(ExchangeKey).where(predicate)
+                                             .order_by(ExchangeKey.id).limit(hits.limit + 1)).all()))
 
 
 def _find_keys(session: Session, q: ParsedQuery, hits: _Hits) -> None:

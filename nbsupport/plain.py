@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from datetime import date
 from enum import Enum
-from typing import Any
 
 
-def plain_dict(obj: object) -> dict[str, Any]:
+def plain_dict(obj: object) -> dict[str, object]:
     """A dataclass instance (its fields) or a mapping as a JSON-ready dict: see `plain`."""
     if isinstance(obj, Mapping):
         return {_key(k): plain(v) for k, v in obj.items()}
@@ -18,7 +17,7 @@ def plain_dict(obj: object) -> dict[str, Any]:
     return {f.name: plain(getattr(obj, f.name)) for f in fields(obj)}
 
 
-def plain(value: Any) -> Any:
+def plain(value: object) -> object:
     """JSON-ready, recursively: dataclasses as dicts of their fields, dates and datetimes as ISO 8601
     strings, enums as their values, tuples as lists, mapping keys as strings (JSON has no other keys)."""
     if isinstance(value, Mapping) or (is_dataclass(value) and not isinstance(value, type)):
@@ -32,5 +31,5 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _key(key: Any) -> str:
+def _key(key: object) -> str:
     return str(key.value if isinstance(key, Enum) else key)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
 
 import ccxt
 
@@ -78,7 +77,7 @@ _ERROR_ID = re.compile(r"[A-Za-z_]{3,60}")
 
 # How each venue sends an error code on the wire (the venue modules' docstrings), so `reading()` can hand
 # a code to the venue's own `read_error`. None: this venue never sends a code of that form.
-_ERROR_BODIES: dict[str, Callable[[str], dict[str, Any] | None]] = {
+_ERROR_BODIES: dict[str, Callable[[str], dict[str, object] | None]] = {
     "kraken": lambda code: {"error": [code]} if _KRAKEN_CODE.match(code) else None,
     "krakenfutures": lambda code: {"result": "error", "error": code},
     "binance": lambda code: {"code": int(code), "msg": ""} if _INTEGER.fullmatch(code) else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nbsupport.cli.common import int_between, open_console, print_json
+from nbsupport.cli.common import Subparsers, int_between, open_console, print_json
 from nbsupport.crypto import generate_master_key
 from nbsupport.rotation import rotate_master_key
 
@@ -30,7 +30,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "rotate-master-key", help="rewrap every user's data key under the primary master key",
         description="Put the new key first in NBSUPPORT_MASTER_KEYS and keep the old one after it, then run "

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TypeAlias
 
 from nbsupport.audit import Actor
 from nbsupport.console import Console
@@ -37,11 +37,15 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+# What each command group's `register` adds its commands to (`ArgumentParser.add_subparsers()`); a string,
+# since argparse's class is generic only to the checker.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
 # A user or key id as the command line takes it.
 record_id = int_between(1, MAX_ID)
 
 
-def print_json(payload: Any) -> None:
+def print_json(payload: object) -> None:
     json.dump(payload, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nbsupport.cli.common import cli_actor, open_console, print_json, record_id
+from nbsupport.cli.common import Subparsers, cli_actor, open_console, print_json, record_id
 from nbsupport.conntest import ConnectionOutcome, ProgressEvent, RetestRefused, run_retest
 
 EXIT_FAILED = 1
@@ -70,7 +70,7 @@ def _retest(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.outcome == "failed" else 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "retest", help="run the connection test on a stored key",
         description="Runs the probe plan on a stored key (master key needed), records the result and an "

@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import date
 
-from nbsupport.cli.common import CliError, open_console, print_json
+from nbsupport.cli.common import CliError, Subparsers, open_console, print_json
 from nbsupport.demo import DEFAULT_USERS, DemoError, DemoSpec, build_demo, ensure_demo_data
 
 
@@ -60,7 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "demo", help="fill the database with deterministic demo users, keys and test history",
         description="Generates users with envelope keys and really encrypted exchange keys on several "

@@ -10,10 +10,20 @@ from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nbsupport import audit
 from nbsupport.audit import Action
-from nbsupport.cli.common import MAX_ID, CliError, cli_actor, int_between, open_console, print_json, record_id
+from nbsupport.cli.common import (
+    MAX_ID,
+    CliError,
+    Subparsers,
+    cli_actor,
+    int_between,
+    open_console,
+    print_json,
+    record_id,
+)
 from nbsupport.cli.conntest_cmd import report_refused
 from nbsupport.conntest import RetestRefused
 from nbsupport.db.models import User
@@ -55,13 +65,13 @@ def _processes(text: str) -> int | Literal["auto"]:
     return "auto" if text == "auto" else _positive(text)
 
 
-def _user_id(session: object, text: str) -> int:
+def _user_id(session: Session, text: str) -> int:
     if re.fullmatch(r"[0-9]+", text.strip()):
         digits = text.strip().lstrip("0") or "0"
         if len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
             raise CliError("no user with that id")
         return int(digits)
-    user_id = session.scalar(select(User.id).where(User.email == text.strip().lower()))  # type: ignore[attr-defined]
+    user_id = session.scalar(select(User.id).where(User.email == text.strip().lower()))
     if user_id is None:
         raise CliError("no user with that email")
     return int(user_id)
@@ -209,7 +219,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "backfill-health",
         help="keys whose fill-history backfills are empty or denied",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from nbsupport import guide
-from nbsupport.cli.common import CliError, print_json
+from nbsupport.cli.common import CliError, Subparsers, print_json
 
 NO_MATCH_MESSAGE = (
     "no fix matches this text; paste the exchange's exact error message, or list the table with "
@@ -15,7 +14,7 @@ NO_MATCH_MESSAGE = (
 )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     explain = subparsers.add_parser(
         "explain",
         help="find the fix for a pasted error message",

@@ -7,7 +7,7 @@ import sys
 
 from nbsupport import audit
 from nbsupport.audit import Action
-from nbsupport.cli.common import CliError, cli_actor, open_console, parse_day, print_json
+from nbsupport.cli.common import CliError, Subparsers, cli_actor, open_console, parse_day, print_json
 from nbsupport.credentials import Credentials
 from nbsupport.keys import add_key, third_credential_name
 from nbsupport.lookup import HELP, lookup
@@ -84,7 +84,7 @@ def _lookup(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("init-db", help="create or migrate the database schema to the latest version")
     p.set_defaults(handler=_init_db)
 

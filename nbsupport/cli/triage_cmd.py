@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+
+from sqlalchemy.orm import Session
 
 from nbsupport import audit
 from nbsupport.audit import Action
-from nbsupport.cli.common import CliError, cli_actor, open_console, print_json
+from nbsupport.cli.common import CliError, Subparsers, cli_actor, open_console, print_json
 from nbsupport.clock import utc_text
 from nbsupport.triage import Triage, triage
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "triage",
         help="read a whole ticket on stdin: matched users and keys, explained errors, drafted reply",
@@ -46,7 +47,7 @@ def run_triage(args: argparse.Namespace) -> int:
     return 0 if result.users or result.keys else 1
 
 
-def _audit(session: Any, result: Triage, ticket: str) -> None:
+def _audit(session: Session, result: Triage, ticket: str) -> None:
     actor = cli_actor()
     outcome, detail = result.audit_summary()
     audit.record(session, actor, Action.TICKET_TRIAGE, ticket=ticket, result=outcome, detail=detail)

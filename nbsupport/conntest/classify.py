@@ -37,7 +37,6 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from nbsupport.diagnosis import Diagnosis, Outcome, Scope, ScopeState
 from nbsupport.venues.base import ErrorKind, KeyInfo, VenueError
@@ -97,7 +96,7 @@ class Evidence:
     error: VenueError | None = None
     key_info: KeyInfo | None = None
     warnings: list[str] = field(default_factory=list)
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, object] = field(default_factory=dict)
 
     def fail(self, diagnosis: Diagnosis, error: VenueError | None = None) -> None:
         if self.failure is None:

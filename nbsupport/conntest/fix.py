@@ -4,11 +4,11 @@ egress address), with the customer reply drafted from the result itself (`nbsupp
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from nbsupport.conntest.classify import EXPIRY_WARNING_DAYS, Evidence, Verdict
 from nbsupport.conntest.result import KeyMeta
 from nbsupport.diagnosis import Scope
+from nbsupport.guide.model import FixPayload
 from nbsupport.keys import ROTATION_DAYS
 from nbsupport.replies import ReplyFacts, customer_reply, guide_row, with_egress_ip
 
@@ -38,7 +38,7 @@ def reply_facts(concluded: Verdict, meta: KeyMeta, evidence: Evidence) -> ReplyF
     )
 
 
-def fix_payload(facts: ReplyFacts) -> dict[str, Any]:
+def fix_payload(facts: ReplyFacts) -> FixPayload:
     """`{"id", "title", "steps", "customer_reply"}`: the guide's row, and the reply for this result."""
     row = with_egress_ip(guide_row(facts.diagnosis, facts.exchange, egress_mismatch=facts.egress_mismatch),
                          facts.egress_ip)

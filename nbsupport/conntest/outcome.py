@@ -8,12 +8,14 @@ steps, so an outcome read back from the database carries only those two in `fix`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from nbsupport.conntest.result import ProgressEvent
 from nbsupport.db.models import ConnectionTest
+from nbsupport.guide.model import FixPayload
 from nbsupport.plain import plain_dict
 
 # The test row's `detail` keys that hold outcome fields rather than the engine's extra facts.
@@ -31,13 +33,13 @@ class ConnectionOutcome:
     exchange_error: str
     requests: int
     duration_ms: int
-    fix: dict[str, Any]  # {"id", "title", "steps", "customer_reply"}
+    fix: FixPayload
     egress_ip: str
     warnings: list[str]
     steps: list[ProgressEvent]
     started_at: datetime
     # Extra facts for support (egress_mismatch, key settings read from the venue); never a secret.
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, object] = field(default_factory=dict)
     # Who wrote `exchange_error`: "venue" (its own answer, quotable as "Exchange said"), "console" (our
     # proxy, our client's timeout, the network), None when there is no error (or recorded before it was kept).
     error_source: str | None = None
@@ -56,14 +58,15 @@ class ConnectionOutcome:
     def egress_mismatch(self) -> bool:
         return bool(self.detail.get("egress_mismatch", False))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """The issue's contract JSON, plus test_id, egress_ip (null when no request left: no route to
         claim), warnings, steps, started_at, detail, error_source and error_text."""
         return {**plain_dict(self), "egress_ip": self.egress_ip or None}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConnectionOutcome:
-        """Back from `as_dict()` (a console run's stored JSON); keys an older run lacks take defaults."""
+    def from_dict(cls, data: Mapping[str, Any]) -> ConnectionOutcome:
+        """Back from `as_dict()` (a console run's stored JSON); keys an older run lacks take defaults. Any:
+        the JSON is our own `as_dict`, read back field by field with the converters below."""
         return cls(
             key_id=data.get("key_id"), test_id=data.get("test_id"), outcome=str(data["outcome"]),
             diagnosis=str(data.get("diagnosis") or ""),
@@ -71,14 +74,14 @@ class ConnectionOutcome:
             permissions=dict(data.get("permissions") or {}),
             exchange_error=str(data.get("exchange_error") or ""),
             requests=int(data.get("requests") or 0), duration_ms=int(data.get("duration_ms") or 0),
-            fix=dict(data.get("fix") or {}), egress_ip=str(data.get("egress_ip") or ""),
+            fix=cast(FixPayload, dict(data.get("fix") or {})), egress_ip=str(data.get("egress_ip") or ""),
             warnings=list(data.get("warnings") or []),
             steps=[ProgressEvent(**step) for step in data.get("steps") or []],
             started_at=datetime.fromisoformat(str(data["started_at"])), detail=dict(data.get("detail") or {}),
             error_source=data.get("error_source"), error_text=str(data.get("error_text") or ""),
         )
 
-    def row_detail(self) -> dict[str, Any]:
+    def row_detail(self) -> dict[str, object]:
         """The test row's `detail` column: the extra facts plus what the row has no column for."""
         return {
             **self.detail,
@@ -104,6 +107,7 @@ class RecordedTest:
 
     @classmethod
     def from_row(cls, row: ConnectionTest) -> RecordedTest:
+        # Any: the row's JSON detail is `row_detail`'s, read back field by field with the converters below.
         stored: dict[str, Any] = dict(row.detail or {})
         result = ConnectionOutcome(
             key_id=row.key_id, test_id=row.id, outcome=row.outcome, diagnosis=row.diagnosis,
@@ -118,7 +122,7 @@ class RecordedTest:
         )
         return cls(id=row.id, trigger=row.trigger, actor=row.actor, ticket=row.ticket, result=result)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """The history row's JSON (triage's `latest_test`): flat, as it has always been."""
         r = self.result
         return plain_dict({

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nbsupport.diagnosis import STRATEGY_SCOPES
 from nbsupport.plain import plain_dict
@@ -29,7 +29,7 @@ class ProgressEvent:
     status: str  # "running" | "ok" | "failed" | "skipped" | "warning"
     detail: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)
 
 

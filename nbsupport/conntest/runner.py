@@ -330,7 +330,7 @@ class ProbePlan:
     def result(self, duration_ms: int) -> ConnectionOutcome:
         concluded = verdict(self.evidence)
         error = self.evidence.error
-        ours = error is not None and error.source == "console"
+        ours = error if error is not None and error.source == "console" else None  # our side's failure
         return ConnectionOutcome(
             key_id=self.meta.key_id,
             test_id=None,
@@ -349,7 +349,7 @@ class ProbePlan:
             started_at=self.started,
             detail=dict(self.evidence.detail),
             error_source=error.source if error is not None else None,
-            error_text=console_error_text(error.code, self.settings.request_timeout_ms) if ours else "",
+            error_text=console_error_text(ours.code, self.settings.request_timeout_ms) if ours else "",
         )
 
 

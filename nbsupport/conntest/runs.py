@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -107,7 +106,7 @@ def executor() -> ThreadPoolExecutor:
 # --- starting -------------------------------------------------------------------------------------------
 
 
-def _insert_live(session: Session, values: dict[str, Any]) -> int | None:
+def _insert_live(session: Session, values: dict[str, object]) -> int | None:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(RetestRun).values(**values).on_conflict_do_nothing(index_elements=["live_key_id"])
@@ -153,7 +152,7 @@ def start(console: Console, key_id: int, *, actor: Actor, ticket: str) -> Starte
 
 
 def _execute(console: Console, run_id: int, holder: str, key_id: int, actor: Actor, ticket: str) -> None:
-    steps: dict[str, dict[str, str]] = {}
+    steps: dict[str, dict[str, object]] = {}
 
     def report(event: ProgressEvent) -> None:
         # One entry per step, "running" replaced by the step's result; a lost progress write costs
@@ -190,13 +189,13 @@ def _execute(console: Console, run_id: int, holder: str, key_id: int, actor: Act
         unclaim(holder)
 
 
-def _write(console: Console, run_id: int, **values: Any) -> None:
+def _write(console: Console, run_id: int, **values: object) -> None:
     with console.session() as session:
         session.execute(update(RetestRun).where(RetestRun.id == run_id, RetestRun.state.in_(LIVE))
                         .values(**values))
 
 
-def _end(console: Console, run_id: int, state: str, **values: Any) -> bool:
+def _end(console: Console, run_id: int, state: str, **values: object) -> bool:
     """End a live run; False when it had already ended."""
     with console.session() as session:
         ended = session.execute(
@@ -207,7 +206,7 @@ def _end(console: Console, run_id: int, state: str, **values: Any) -> bool:
     return ended is not None
 
 
-def _give_up(console: Console, run_id: int, actor: Actor, state: str, message: str, **values: Any) -> None:
+def _give_up(console: Console, run_id: int, actor: Actor, state: str, message: str, **values: object) -> None:
     """End the run as refused or error and audit the attempt: it left no test row to audit it."""
     try:
         with console.session() as session:

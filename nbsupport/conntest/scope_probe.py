@@ -21,7 +21,6 @@ What one answer can and cannot tell:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from nbsupport import audit
 from nbsupport.audit import Action, Actor
@@ -65,7 +64,7 @@ class ScopeAnswer:
                            missing_permissions=[scope.value] if state == ScopeState.MISSING else [])
         return cls(scope=scope.value, state=state, via=via, result=narrowed, fallback_reason=fallback_reason)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """Flat: the outcome's fields (without its detail and error source; the egress as recorded), then
         the scope's."""
         result = self.result.as_dict()

@@ -6,7 +6,7 @@ Every lookup path the console uses has an index here; the migrations mirror thes
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 from nbsupport import searchtext
@@ -35,7 +36,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -43,7 +44,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -54,8 +55,10 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSON,
+    # JSON columns: {scope: state} maps, lists of names, and free-form details read back as plain objects.
+    type_annotation_map: ClassVar[dict[object, object]] = {
+        dict[str, str]: JSON,
+        dict[str, object]: JSON,
         list[str]: JSON,
         datetime: UtcDateTime(),
     }
@@ -159,7 +162,7 @@ class ExchangeKey(Base):
     last_outcome: Mapped[str | None] = mapped_column(String(20))
     last_diagnosis: Mapped[str | None] = mapped_column(String(40))
     # Scopes as last seen by a connection test: {scope: granted|missing|unknown}.
-    last_permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_permissions: Mapped[dict[str, str]] = mapped_column(default=dict)
     # AES-GCM sealed credentials; the associated data binds user, key id, exchange and credential_version.
     credential_blob: Mapped[bytes] = mapped_column(LargeBinary)
     credential_version: Mapped[int] = mapped_column(default=1)
@@ -194,12 +197,12 @@ class ConnectionTest(Base):
     diagnosis: Mapped[str] = mapped_column(String(40))
     # One name in Python, the result's; the column keeps the name it was created with.
     missing_permissions: Mapped[list[str]] = mapped_column("missing_scopes", default=list)
-    permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    permissions: Mapped[dict[str, str]] = mapped_column(default=dict)
     exchange_error: Mapped[str] = mapped_column(String(500), default="")
     requests: Mapped[int] = mapped_column(default=0)
     duration_ms: Mapped[int] = mapped_column(default=0)
     egress_ip: Mapped[str] = mapped_column(String(64), default="")
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detail: Mapped[dict[str, object]] = mapped_column(default=dict)
 
 
 class BackfillRun(Base):
@@ -275,9 +278,9 @@ class RetestRun(Base):
     # Who runs it, in the lease holder's form (host:pid:thread:nonce), so a dead process is detectable.
     holder: Mapped[str] = mapped_column(String(100))
     # Progress so far: [{"step", "status", "detail"}], one entry per step, updated in place.
-    steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    steps: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     # The finished test's contract JSON (ConnectionOutcome.as_dict), never a secret.
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON)
     test_id: Mapped[int | None] = mapped_column(BigId)
     reason: Mapped[str] = mapped_column(String(20), default="")
     message: Mapped[str] = mapped_column(String(500), default="")
@@ -313,4 +316,4 @@ class AuditEvent(Base):
     subject_user_id: Mapped[int | None] = mapped_column(BigId)
     subject_key_id: Mapped[int | None] = mapped_column(BigId)
     result: Mapped[str] = mapped_column(String(200), default="")
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detail: Mapped[dict[str, object]] = mapped_column(default=dict)

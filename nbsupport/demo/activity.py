@@ -241,8 +241,10 @@ def make_tests(rng: np.random.Generator, ctx: Context, keys: Keys, key_ids: np.n
     last = np.cumsum(counts) - 1
     has = counts > 0
     last_at = np.where(has, at[np.maximum(last, 0)] if n else NAT, NAT)
-    last_outcome = np.where(has, OUTCOMES[outcome[np.maximum(last, 0)]] if n else None, None)
-    last_diag = np.where(has, DIAGNOSES[diag[np.maximum(last, 0)]] if n else None, None)
+    # None as an array: numpy's stubs read a bare None as the one-argument form of `where`.
+    none = np.array(None)
+    last_outcome = np.where(has, OUTCOMES[outcome[np.maximum(last, 0)]] if n else none, none)
+    last_diag = np.where(has, DIAGNOSES[diag[np.maximum(last, 0)]] if n else none, none)
     _, profile_now = state_at(keys, np.arange(n_keys), np.full(n_keys, ctx.now - 1))
     seen = np.bincount(k, weights=authenticated, minlength=n_keys) > 0
     return Tests(frame, last_at, last_outcome, last_diag, profile_now, seen)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, text
@@ -31,7 +31,7 @@ from nbsupport.demo import bulk
 from nbsupport.demo import profiles as P
 from nbsupport.demo.cast import store_demo_cast
 from nbsupport.demo.chunk import chunk_source
-from nbsupport.demo.frames import DAY, HOUR, MINUTE, from_us, to_us
+from nbsupport.demo.frames import DAY, HOUR, MINUTE, Frame, from_us, to_us
 from nbsupport.demo.names import DEMO_EMAIL_SUFFIXES
 from nbsupport.demo.population import USERS_PER_CHUNK, Context
 from nbsupport.plain import plain_dict
@@ -39,7 +39,8 @@ from nbsupport.plain import plain_dict
 try:
     import fcntl
 except ImportError:  # not POSIX: no cross-process lock for SQLite (PostgreSQL uses an advisory lock)
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # typeshed holds only the checking platform's stdlib
+_FILE_LOCKS = fcntl is not None
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +104,16 @@ class BuildReport:
     def users_per_second(self) -> float:
         return self.users / self.seconds if self.seconds else 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {**plain_dict(self), "users_per_second": round(self.users_per_second)}
 
 
 def make_context(spec: DemoSpec) -> Context:
     now = to_us(spec.now())
     incident = None
+    rng = np.random.default_rng([spec.seed, 0x1C1])
     if spec.days >= 3:
         # A Kraken outage a few weeks back: a few hours of exchange_unavailable / network_error.
-        rng = np.random.default_rng([spec.seed, 0x1C1])
         back = int(rng.integers(14, 29))
         back = back if back < spec.days else max(1, spec.days // 3)
         start = now - back * DAY + int(rng.integers(8, 19)) * HOUR + int(rng.integers(0, 60)) * MINUTE
@@ -139,7 +140,7 @@ def build_lock(console: Console) -> Iterator[None]:
     """One demo build at a time per database, across processes."""
     url = console.engine.url
     if url.get_backend_name() == "sqlite":
-        if fcntl is None or not url.database or url.database == ":memory:":
+        if not _FILE_LOCKS or not url.database or url.database == ":memory:":
             yield
             return
         # Named like SQLite's own -journal/-wal files, so whatever ignores or cleans those covers it.
@@ -274,6 +275,7 @@ def _write_in_one_transaction(console: Console, keyring: MasterKeyring, spec: De
     raw = console.engine.raw_connection()
     try:
         dbapi = raw.driver_connection
+        assert dbapi is not None  # a checked-out connection has its driver's connection
         with bulk.sqlite_bulk_mode(dbapi) if dialect == "sqlite" else nullcontext():
             cursor = dbapi.cursor()
             try:
@@ -288,7 +290,7 @@ def _write_in_one_transaction(console: Console, keyring: MasterKeyring, spec: De
                         mark = time.perf_counter()
                         bulk.clear_demo_tables(cursor, dialect)
                         phases["reset"] = time.perf_counter() - mark
-                    _load(dbapi, cursor, dialect, keyring, spec, make_context(spec), report, progress)
+                    _load(dbapi, cursor, keyring, spec, make_context(spec), report, progress)
                     mark = time.perf_counter()
                 phases["indexes"] = time.perf_counter() - mark
                 mark = time.perf_counter()
@@ -312,9 +314,16 @@ def _rollups_available() -> bool:
     return True
 
 
-def _load(dbapi: Any, cursor: Any, dialect: str, keyring: MasterKeyring, spec: DemoSpec, ctx: Context,
-          report: BuildReport, progress: Callable[[int, int], None] | None) -> None:
-    writer = bulk.SqliteWriter(dbapi) if dialect == "sqlite" else bulk.PostgresWriter(dbapi)
+def _offset_ids(frame: Frame, first: int) -> None:
+    """A chunk numbers its rows from 0; the database's next free id moves them into place."""
+    ids = frame.columns["id"]
+    assert isinstance(ids, np.ndarray)  # generated ids are an int64 array
+    ids += first
+
+
+def _load(dbapi: bulk.DriverConnection, cursor: bulk.DriverCursor, keyring: MasterKeyring, spec: DemoSpec,
+          ctx: Context, report: BuildReport, progress: Callable[[int, int], None] | None) -> None:
+    writer = bulk.SqliteWriter(dbapi) if isinstance(dbapi, sqlite3.Connection) else bulk.PostgresWriter(dbapi)
     ids = bulk.next_ids(cursor)
     next_test, next_backfill = ids["connection_tests"], ids["backfill_runs"]
     with chunk_source(ctx, keyring, ids["users"], ids["exchange_keys"], report.workers) as chunks:
@@ -322,8 +331,8 @@ def _load(dbapi: Any, cursor: Any, dialect: str, keyring: MasterKeyring, spec: D
         for chunk in chunks:
             ready = time.perf_counter()
             report.phases["generate"] += ready - mark
-            chunk.tests.columns["id"] += next_test  # type: ignore[operator]
-            chunk.backfills.columns["id"] += next_backfill  # type: ignore[operator]
+            _offset_ids(chunk.tests, next_test)
+            _offset_ids(chunk.backfills, next_backfill)
             for frame in chunk.frames():
                 writer.write(frame)
             mark = time.perf_counter()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 from sqlalchemy import Table, insert
@@ -20,6 +20,14 @@ from sqlalchemy.dialects import sqlite
 
 from nbsupport.db.models import Base
 from nbsupport.demo.frames import NAT, Column, Days, Frame, Timestamps
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
+
+# The driver's own connection and cursor (the load goes below SQLAlchemy): sqlite3's or psycopg's.
+DriverConnection: TypeAlias = "sqlite3.Connection | psycopg.Connection[TupleRow]"
+DriverCursor: TypeAlias = "sqlite3.Cursor | psycopg.Cursor[TupleRow]"
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +56,20 @@ def _timestamps(us: np.ndarray, dialect: str) -> list[str | None]:
     return out
 
 
-def encode(column: Column, dialect: str) -> list[Any]:
+def encode(column: Column, dialect: str) -> Sequence[object]:
+    """A column as the driver takes it: Python values (numpy's `tolist()`), None for a missing moment."""
     if isinstance(column, Timestamps):
         return _timestamps(np.asarray(column.us, dtype=np.int64), dialect)
     if isinstance(column, Days):
-        return np.datetime_as_string(np.asarray(column.days, dtype=np.int64).view("datetime64[D]")).tolist()
+        days = np.asarray(column.days, dtype=np.int64).view("datetime64[D]")
+        return list(np.datetime_as_string(days).tolist())
     if isinstance(column, np.ndarray):
-        return column.tolist()
+        return list(column.tolist())
     return list(column)
 
 
 class SqliteWriter:
-    def __init__(self, dbapi_connection: Any) -> None:
+    def __init__(self, dbapi_connection: sqlite3.Connection) -> None:
         self.connection = dbapi_connection
         self.cursor = dbapi_connection.cursor()
         self._sql: dict[tuple[str, tuple[str, ...]], tuple[str, list[int]]] = {}
@@ -84,7 +94,7 @@ class SqliteWriter:
 
 
 class PostgresWriter:
-    def __init__(self, dbapi_connection: Any) -> None:
+    def __init__(self, dbapi_connection: psycopg.Connection[TupleRow]) -> None:
         self.connection = dbapi_connection
 
     def write(self, frame: Frame) -> int:
@@ -100,15 +110,17 @@ class PostgresWriter:
         return len(frame)
 
 
-def next_ids(cursor: Any) -> dict[str, int]:
+def next_ids(cursor: DriverCursor) -> dict[str, int]:
     ids = {}
     for table in ID_TABLES:
         cursor.execute(f'SELECT max(id) FROM "{table}"')  # noqa: S608 (fixed table names)
-        ids[table] = (cursor.fetchone()[0] or 0) + 1
+        row = cursor.fetchone()
+        assert row is not None  # an aggregate answers one row
+        ids[table] = (row[0] or 0) + 1
     return ids
 
 
-def clear_demo_tables(cursor: Any, dialect: str) -> None:
+def clear_demo_tables(cursor: DriverCursor, dialect: str) -> None:
     """Remove every user and everything hanging off them; the audit trail stays."""
     if dialect == "postgresql":
         cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in CLEARED_TABLES) + " CASCADE")
@@ -117,7 +129,7 @@ def clear_demo_tables(cursor: Any, dialect: str) -> None:
         cursor.execute(f'DELETE FROM "{table}"')  # noqa: S608 (fixed table names)
 
 
-def _suspendable(cursor: Any, dialect: str, triggers: bool) -> list[tuple[str, str]]:
+def _suspendable(cursor: DriverCursor, dialect: str, triggers: bool) -> list[tuple[str, str]]:
     """(drop, recreate) statements for the secondary indexes of the demo tables, their triggers if
     `triggers` (the caller recomputes what they maintain) and PostgreSQL's foreign keys (checked once, in
     bulk, when re-added), read from the database itself: what later migrations added comes back as it was."""
@@ -153,7 +165,9 @@ def _suspendable(cursor: Any, dialect: str, triggers: bool) -> list[tuple[str, s
 
 
 @contextmanager
-def without_secondary_indexes(cursor: Any, dialect: str, *, enabled: bool, triggers: bool) -> Iterator[None]:
+def without_secondary_indexes(
+    cursor: DriverCursor, dialect: str, *, enabled: bool, triggers: bool
+) -> Iterator[None]:
     """Drop the demo tables' secondary indexes (and the objects `_suspendable` lists) for the load and
     recreate them after it: one sort per index instead of millions of random B-tree inserts, one join per
     foreign key instead of a check per row. Must run inside the load's transaction."""
@@ -167,7 +181,7 @@ def without_secondary_indexes(cursor: Any, dialect: str, *, enabled: bool, trigg
         cursor.execute(create)
 
 
-def finish_load(cursor: Any, dialect: str) -> None:
+def finish_load(cursor: DriverCursor, dialect: str) -> None:
     """Planner statistics for the new data; PostgreSQL sequences past the ids the load assigned."""
     if dialect == "postgresql":
         for table in ID_TABLES:
@@ -182,7 +196,7 @@ def finish_load(cursor: Any, dialect: str) -> None:
 
 
 @contextmanager
-def sqlite_bulk_mode(dbapi_connection: Any) -> Iterator[None]:
+def sqlite_bulk_mode(dbapi_connection: sqlite3.Connection) -> Iterator[None]:
     """Pragmas for the duration of a bulk load only. The rollback journal (instead of WAL) keeps one big
     transaction cheap: pages added by the load are not journaled, while WAL would write them twice."""
     cursor = dbapi_connection.cursor()

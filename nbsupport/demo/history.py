@@ -85,19 +85,19 @@ def _backfills(rng: np.random.Generator, ctx: Context, keys: Keys, key_ids: np.n
     closed = np.zeros((n_keys, n_windows), dtype=np.int64)
     fills = np.zeros((n_keys, n_windows), dtype=np.int64)
     w_start = day_start[0] + np.arange(n_windows) * WEEK
-    for w in range(n_windows):
-        days = slice(7 * w, 7 * w + 7)
-        closed[live, w] = placed[:, days].sum(axis=1)
-        fills[live, w] = filled[:, days].sum(axis=1)
+    for week in range(n_windows):
+        days = slice(7 * week, 7 * week + 7)
+        closed[live, week] = placed[:, days].sum(axis=1)
+        fills[live, week] = filled[:, days].sum(axis=1)
     window_ended = np.flatnonzero(keys.scenario == P.WINDOW_ENDED)
     if len(window_ended):
         row_of = {int(k): i for i, k in enumerate(live.tolist())}
-        for k in window_ended.tolist():
-            before = day_start + DAY <= keys.query_end[k]  # days wholly inside the query window
-            for w in range(n_windows):
-                days = slice(7 * w, 7 * w + 7)
-                closed[k, w] = placed[row_of[k], days][before[days]].sum()
-                fills[k, w] = filled[row_of[k], days][before[days]].sum()
+        for key in window_ended.tolist():
+            before = day_start + DAY <= keys.query_end[key]  # days wholly inside the query window
+            for week in range(n_windows):
+                days = slice(7 * week, 7 * week + 7)
+                closed[key, week] = placed[row_of[key], days][before[days]].sum()
+                fills[key, week] = filled[row_of[key], days][before[days]].sum()
     tracker = keys.role == P.TRACKER
     manual = rng.poisson(6, (n_keys, n_windows))
     closed = np.where(tracker[:, None], manual, closed)

@@ -146,7 +146,9 @@ def _roles(strategy: np.ndarray, owner: np.ndarray, product: np.ndarray, u: np.n
     return role
 
 
-def _episodes(rng: np.random.Generator, ctx: Context, venue: np.ndarray, created: np.ndarray) -> tuple:
+def _episodes(
+    rng: np.random.Generator, ctx: Context, venue: np.ndarray, created: np.ndarray
+) -> tuple[np.ndarray, ...]:
     n = len(venue)
     rate = np.array([v.episode_rate for v in P.VENUES])[venue]
     has = rng.random(n) < rate

@@ -36,7 +36,7 @@ from functools import lru_cache
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.guide.model import GENERIC_VENUE, FixRow, FixTable, Match
 from nbsupport.guide.normalize import normalize, source_span
-from nbsupport.guide.patterns import CompiledPattern, compile_pattern, is_regex_form
+from nbsupport.guide.patterns import CompiledPattern, PatternKind, compile_pattern, is_regex_form
 from nbsupport.guide.table import load_table, normalize_venue
 from nbsupport.venues.base import ErrorKind
 from nbsupport.vocabulary import (
@@ -251,7 +251,7 @@ def _compiled(table: FixTable) -> tuple[_RowPattern, ...]:
     items: list[_RowPattern] = []
     for order, row in enumerate(table.rows):
         for source in row.patterns:
-            kind = "regex" if is_regex_form(source) else "literal"
+            kind: PatternKind = "regex" if is_regex_form(source) else "literal"
             items.append(_RowPattern(row, order, compile_pattern(source, kind)))
         for source in row.exception_classes:
             items.append(_RowPattern(row, order, compile_pattern(source, "class")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.plain import plain_dict
@@ -13,6 +13,16 @@ from nbsupport.vocabulary import NOT_A_KEY_PROBLEM
 
 # Rows of the generic guide apply to every ccxt venue that has no guide of its own.
 GENERIC_VENUE = "*"
+
+
+class FixPayload(TypedDict):
+    """The `Fix` shape the connection-test engine embeds in its JSON; keep the keys stable. A stored test
+    keeps only the id and the reply, not the guide's title and steps."""
+
+    id: str
+    title: NotRequired[str]
+    steps: NotRequired[list[str]]
+    customer_reply: str
 
 
 class Severity(StrEnum):
@@ -64,8 +74,7 @@ class FixRow:
         """The diagnosis code, or `not_a_key_problem` for an error about orders, balances or markets."""
         return self.diagnosis.value if self.key_problem else NOT_A_KEY_PROBLEM
 
-    def as_fix_payload(self) -> dict[str, Any]:
-        """The `Fix` shape the connection-test engine embeds in its JSON; keep the keys stable."""
+    def as_fix_payload(self) -> FixPayload:
         return {
             "id": self.fix_id,
             "title": self.title,
@@ -73,7 +82,7 @@ class FixRow:
             "customer_reply": self.customer_reply,
         }
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> dict[str, object]:
         """Flat, JSON-safe view for tables and `--json` listings."""
         return {
             "fix_id": self.fix_id,
@@ -151,7 +160,7 @@ class Match:
     cause_rank: int = 1
     cause_count: int = 1
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict({
             "fix": self.row.as_fix_payload(),
             "fix_id": self.row.fix_id,

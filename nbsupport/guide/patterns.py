@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-try:  # Python 3.11+: the regex parser moved; `sre_parse` still works but warns on import.
-    from re import _constants as sre_constants  # type: ignore[attr-defined]
-    from re import _parser as sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - older interpreters
-    import sre_constants  # type: ignore[no-redef]
-    import sre_parse  # type: ignore[no-redef]
+# The regex parser: `re._parser` since Python 3.11, where importing it as `sre_parse` warns. typeshed
+# describes it only under the old names, so the checker reads those.
+if TYPE_CHECKING:
+    import sre_constants
+    import sre_parse
+else:
+    from re import _constants as sre_constants
+    from re import _parser as sre_parse
 
 PatternKind = Literal["literal", "regex", "class"]
 
@@ -97,6 +99,7 @@ def _compile_regex(body: str) -> re.Pattern[str]:
 
 
 def _vet(parsed: object, *, inside_repeat: bool) -> None:
+    # The argument's shape depends on the opcode, which typeshed's union for it cannot follow.
     for op, av in parsed:  # type: ignore[attr-defined]
         if op in _REPEATS:
             _low, high, item = av

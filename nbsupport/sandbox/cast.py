@@ -71,6 +71,8 @@ def _member(
     **key_settings: object,
 ) -> CastMember:
     api_key, secret = derived_api_key(name), derived_secret(name)
+    # `key_settings` are SandboxKey's own optional fields; a TypedDict for them would be a second copy of
+    # that list, so the checker takes the dataclass's word at run time.
     key = SandboxKey(api_key=api_key, secret=secret, product=product, name=name, **key_settings)  # type: ignore[arg-type]
     claimed_exchange: ClaimedExchange = claimed or ("kraken" if product == "spot" else "krakenfutures")
     return CastMember(name, key, claimed_exchange, api_key, secret, expected.value)

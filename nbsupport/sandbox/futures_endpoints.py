@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 from nbsupport.sandbox.state import KeyState
 from nbsupport.sandbox.wire import (
@@ -26,7 +26,7 @@ _FILL_TIME = datetime(2025, 3, 3, 11, 0, 0, 123000, tzinfo=UTC)
 _USD_PRICE = {"USD": Decimal(1), "XBT": Decimal(90000), "ETH": Decimal(3000)}
 
 
-def _instrument(symbol: str, tick: float, precision: int) -> dict[str, Any]:
+def _instrument(symbol: str, tick: float, precision: int) -> dict[str, object]:
     return {
         "symbol": symbol,
         "type": "flexible_futures",
@@ -50,7 +50,7 @@ def _instrument(symbol: str, tick: float, precision: int) -> dict[str, Any]:
     }
 
 
-INSTRUMENTS: list[dict[str, Any]] = [
+INSTRUMENTS: list[dict[str, object]] = [
     _instrument("PF_XBTUSD", 1.0, 4),
     _instrument("PF_ETHUSD", 0.1, 3),
 ]
@@ -65,7 +65,7 @@ def tickers(_: Params) -> Reply:
         {
             "symbol": i["symbol"],
             "tag": "perpetual",
-            "pair": i["symbol"][3:6] + ":USD",
+            "pair": str(i["symbol"])[3:6] + ":USD",
             "markPrice": 90000.0,
             "suspended": False,
             "postOnly": False,
@@ -75,7 +75,7 @@ def tickers(_: Params) -> Reply:
     return futures_ok({"tickers": rows})
 
 
-PUBLIC: dict[str, Any] = {"instruments": instruments, "tickers": tickers}
+PUBLIC: dict[str, Callable[[Params], Reply]] = {"instruments": instruments, "tickers": tickers}
 
 
 def futures_asset(kraken_asset: str) -> str:
@@ -132,7 +132,7 @@ def _in_window(state: KeyState, moment: datetime) -> bool:
 
 def fills(state: KeyState, params: Params) -> Reply:
     """Fills before `lastFillTime` (ISO 8601) when given, newest first."""
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, object]] = []
     before = params.get("lastFillTime")
     cutoff = datetime.fromisoformat(before.replace("Z", "+00:00")) if before else None
     if _in_window(state, _FILL_TIME) and (cutoff is None or cutoff > _FILL_TIME):

@@ -47,13 +47,11 @@ class RequestLog:
                 del self._entries[next(iter(self._entries))]
             return token
 
-    def update(self, token: int, **changes: object) -> None:
+    def finish(self, token: int, status: int | None, error: str | None) -> None:
         with self._lock:
             if token in self._entries:
-                self._entries[token] = replace(self._entries[token], **changes)  # type: ignore[arg-type]
-
-    def finish(self, token: int, status: int | None, error: str | None) -> None:
-        self.update(token, finished_at=time.monotonic(), status=status, error=error)
+                self._entries[token] = replace(self._entries[token], finished_at=time.monotonic(),
+                                               status=status, error=error)
 
     def entries(self) -> list[RecordedRequest]:
         with self._lock:

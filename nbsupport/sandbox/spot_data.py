@@ -4,12 +4,11 @@ them (and as ccxt's kraken parser reads them)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 _FEES_TAKER = [[0, 0.26], [50000, 0.24], [100000, 0.22], [250000, 0.2], [500000, 0.18], [1000000, 0.16]]
 _FEES_MAKER = [[0, 0.16], [50000, 0.14], [100000, 0.12], [250000, 0.1], [500000, 0.08], [1000000, 0.06]]
 
-ASSETS: dict[str, dict[str, Any]] = {
+ASSETS: dict[str, dict[str, object]] = {
     "XXBT": {
         "aclass": "currency",
         "altname": "XBT",
@@ -36,7 +35,7 @@ ASSETS: dict[str, dict[str, Any]] = {
 
 def _pair(
     altname: str, wsname: str, base: str, quote: str, pair_dec: int, lot_dec: int, ordermin: str, costmin: str
-) -> dict[str, Any]:
+) -> dict[str, object]:
     return {
         "altname": altname,
         "wsname": wsname,
@@ -63,7 +62,7 @@ def _pair(
     }
 
 
-ASSET_PAIRS: dict[str, dict[str, Any]] = {
+ASSET_PAIRS: dict[str, dict[str, object]] = {
     "XXBTZUSD": _pair("XBTUSD", "XBT/USD", "XXBT", "ZUSD", 1, 8, "0.00005", "0.5"),
     "XETHZUSD": _pair("ETHUSD", "ETH/USD", "XETH", "ZUSD", 2, 8, "0.002", "0.5"),
 }
@@ -72,14 +71,14 @@ ASSET_PAIRS: dict[str, dict[str, Any]] = {
 PAIR_ALIASES: dict[str, str] = {
     alias: pair_id
     for pair_id, info in ASSET_PAIRS.items()
-    for alias in (pair_id, info["altname"], info["wsname"])
+    for alias in (pair_id, str(info["altname"]), str(info["wsname"]))
 }
 
 _ORDER_ID = "OQCLML-BW3P3-BUCMWZ"
 _TRADE_ID = "TZX2WP-XSEOP-FP7WYR"
 _FILL_TIME = 1740999600.1234  # 2025-03-03T11:00:00Z
 
-CLOSED_ORDERS: dict[str, dict[str, Any]] = {
+CLOSED_ORDERS: dict[str, dict[str, object]] = {
     _ORDER_ID: {
         "refid": None,
         "userref": 0,
@@ -112,7 +111,7 @@ CLOSED_ORDERS: dict[str, dict[str, Any]] = {
     }
 }
 
-TRADES: dict[str, dict[str, Any]] = {
+TRADES: dict[str, dict[str, object]] = {
     _TRADE_ID: {
         "ordertxid": _ORDER_ID,
         "postxid": "TKH2SE-M7IF5-CFI7LT",
@@ -131,7 +130,7 @@ TRADES: dict[str, dict[str, Any]] = {
     }
 }
 
-LEDGER: dict[str, dict[str, Any]] = {
+LEDGER: dict[str, dict[str, object]] = {
     "L4UESK-KG3EQ-UFO4T5": {
         "refid": _TRADE_ID,
         "time": _FILL_TIME,
@@ -156,7 +155,7 @@ LEDGER: dict[str, dict[str, Any]] = {
     },
 }
 
-WITHDRAW_METHODS: list[dict[str, Any]] = [
+WITHDRAW_METHODS: list[dict[str, object]] = [
     {"asset": "XXBT", "method": "Bitcoin", "network": "Bitcoin", "minimum": "0.0004"},
     {"asset": "XETH", "method": "Ether", "network": "Ethereum", "minimum": "0.004"},
 ]
@@ -170,6 +169,13 @@ def within(timestamp: float, window: tuple[datetime | None, datetime | None]) ->
 
 
 def filter_by_time(
-    entries: dict[str, dict[str, Any]], field_name: str, window: tuple[datetime | None, datetime | None]
-) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in entries.items() if within(float(v[field_name]), window)}
+    entries: dict[str, dict[str, object]], field_name: str, window: tuple[datetime | None, datetime | None]
+) -> dict[str, dict[str, object]]:
+    return {k: v for k, v in entries.items() if within(_unix_time(v, field_name), window)}
+
+
+def _unix_time(entry: dict[str, object], field_name: str) -> float:
+    value = entry[field_name]
+    if not isinstance(value, int | float):
+        raise TypeError(f"{field_name} holds {type(value).__name__}, not a unix time")
+    return float(value)

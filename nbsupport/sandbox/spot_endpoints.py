@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import format_datetime
-from typing import Any
 
 from nbsupport.sandbox import spot_data
 from nbsupport.sandbox.state import KeyState
@@ -24,7 +23,7 @@ from nbsupport.sandbox.wire import (
 )
 from nbsupport.venues import kraken_facts as facts
 
-Params = dict[str, Any]
+Params = dict[str, object]
 PrivateHandler = Callable[[KeyState, Params], Reply]
 
 # Rough USD prices so TradeBalance has something to add up.
@@ -51,7 +50,7 @@ def public_asset_pairs(params: Params) -> Reply:
     wanted = [p for p in str(params.get("pair", "")).split(",") if p]
     if not wanted:
         return spot_ok(spot_data.ASSET_PAIRS)
-    result: dict[str, Any] = {}
+    result: dict[str, object] = {}
     for name in wanted:
         pair_id = spot_data.PAIR_ALIASES.get(name.upper())
         if pair_id is None:
@@ -131,7 +130,9 @@ def open_positions(_: KeyState, __: Params) -> Reply:
     return spot_ok({})
 
 
-def _pick(entries: dict[str, dict[str, Any]], time_field: str, state: KeyState, ids: str) -> dict[str, Any]:
+def _pick(
+    entries: dict[str, dict[str, object]], time_field: str, state: KeyState, ids: str
+) -> dict[str, object]:
     visible = spot_data.filter_by_time(entries, time_field, state.key.query_window)
     return {i: visible[i] for i in ids.split(",") if i in visible}
 

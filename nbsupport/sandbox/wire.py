@@ -10,7 +10,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qsl
 
 from nbsupport.sandbox.keys import Fault, Product
@@ -81,7 +80,7 @@ class Incoming:
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
-    def form(self) -> dict[str, Any]:
+    def form(self) -> dict[str, object]:
         """Body parameters: JSON when the client said so (ccxt does for some kraken calls), else form data."""
         content_type = (self.header("Content-Type") or "").lower()
         if "json" in content_type:
@@ -109,11 +108,11 @@ class Reply:
     hang_s: float = 0.0
 
 
-def _json(payload: Any) -> bytes:
+def _json(payload: object) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def json_reply(payload: Any, status: int = 200, error: str | None = None) -> Reply:
+def json_reply(payload: object, status: int = 200, error: str | None = None) -> Reply:
     return Reply(status, _json(payload), error=error)
 
 
@@ -122,7 +121,7 @@ def futures_server_time(now: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def spot_ok(result: Any) -> Reply:
+def spot_ok(result: object) -> Reply:
     return Reply(200, _json({"error": [], "result": result}))
 
 
@@ -131,7 +130,7 @@ def spot_error(message: str, status: int = 200) -> Reply:
     return Reply(status, _json({"error": [message]}), error=message)
 
 
-def futures_ok(payload: dict[str, Any]) -> Reply:
+def futures_ok(payload: dict[str, object]) -> Reply:
     body = {"result": "success", **payload, "serverTime": futures_server_time()}
     return Reply(200, _json(body))
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Literal, TypeVar
 
 from nbsupport.credentials import mask
 from nbsupport.guide import GENERIC_VENUE, MAX_SCAN_CHARS, FixTable, Match, load_table, match_error
@@ -35,6 +35,7 @@ MAX_LINE_CHARS = 300
 LINE_LEAD_CHARS = 100
 
 FragmentKind = Literal["masked", "start", "end", "fingerprint", "pasted"]
+H = TypeVar("H", bound=Hashable)
 
 _KEY_CHARS = r"A-Za-z0-9+/=_-"
 _EMAIL = re.compile(
@@ -100,7 +101,7 @@ class ErrorLine:
     def ambiguous(self) -> bool:
         return len({m.row.diagnosis for m in self.matches}) > 1
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict({"line": self.line, "text": self.text, "ambiguous": self.ambiguous,
                            "matches": [m.as_dict() for m in self.matches]})
 
@@ -135,7 +136,7 @@ class TicketFacts:
         """The venue the ticket is about, when it names exactly one."""
         return self.venues[0] if len(self.venues) == 1 else None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict({
             "emails": self.emails, "user_ids": self.user_ids, "key_ids": self.key_ids,
             "key_fragments": [{"kind": f.kind, "shown": f.shown, "line": f.line} for f in self.key_fragments],
@@ -199,8 +200,8 @@ def _window(text: str, first_line: int) -> _Window:
     return _Window(text, first_line, [m.start() for m in re.finditer("\n", text)])
 
 
-def _unique(items: Iterator[Any], limit: int) -> tuple[Any, ...]:
-    seen: dict[Any, None] = {}
+def _unique(items: Iterator[H], limit: int) -> tuple[H, ...]:
+    seen: dict[H, None] = {}
     for item in items:
         seen.setdefault(item, None)
         if len(seen) >= limit:
@@ -227,10 +228,11 @@ def _window_fragments(w: _Window) -> Iterator[KeyFragment]:
     for m in _MASKED.finditer(w.text):
         prefix, suffix = m.group(1), m.group(2)
         yield KeyFragment("masked", f"{prefix}…{suffix}", f"{prefix}…{suffix}", w.line_of(m.start()))
-    for kind, pattern in (("start", _STARTS), ("end", _ENDS)):
+    ends: tuple[tuple[FragmentKind, re.Pattern[str]], ...] = (("start", _STARTS), ("end", _ENDS))
+    for kind, pattern in ends:
         for m in pattern.finditer(w.text):
             shown = f"{m.group(1)}…" if kind == "start" else f"…{m.group(1)}"
-            yield KeyFragment(kind, m.group(1), shown, w.line_of(m.start(1)))  # type: ignore[arg-type]
+            yield KeyFragment(kind, m.group(1), shown, w.line_of(m.start(1)))
     for m in _FINGERPRINT.finditer(w.text):
         digits = m.group(1).lower()
         yield KeyFragment("fingerprint", digits, digits[:16], w.line_of(m.start(1)))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -78,7 +77,7 @@ class Triage:
             (u.card.id, None) for u in self.users if u.card.id not in with_keys
         ]
 
-    def audit_summary(self) -> tuple[str, dict[str, Any]]:
+    def audit_summary(self) -> tuple[str, dict[str, object]]:
         """The result and detail of the triage's own audit row: counts and matched ids, never the paste."""
         facts = self.facts
         detail = {
@@ -88,7 +87,7 @@ class Triage:
         }
         return f"{len(self.users)} users, {len(self.keys)} keys", detail
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         suggested = self.suggested
         return plain_dict({
             "facts": self.facts.as_dict(),
@@ -175,7 +174,7 @@ def _queries(facts: TicketFacts) -> Iterator[tuple[str, str, bool, _KeyFilter]]:
     for fragment in facts.key_fragments:
         label = {"masked": "key", "start": "key starting", "end": "key ending",
                  "fingerprint": "fingerprint", "pasted": "whole key"}[fragment.kind]
-        keep = every
+        keep: _KeyFilter = every
         if fragment.kind == "start":
             keep = _starts_with(fragment.query)
         elif fragment.kind == "end":
@@ -218,7 +217,7 @@ def _collect(
             found.named.add(view.id)
 
 
-def _rank(key: MatchedKey, venues: tuple[str, ...]) -> tuple[Any, ...]:
+def _rank(key: MatchedKey, venues: tuple[str, ...]) -> tuple[bool, bool, bool, float, int]:
     """Named in the ticket, on a venue it mentions, failing, most recently tested, oldest id."""
     view = key.view
     tested = view.last_test_at.timestamp() if view.last_test_at else 0.0

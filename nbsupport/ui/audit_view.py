@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 import pandas as pd
@@ -22,10 +22,10 @@ def audit_frame(events: Sequence[AuditEvent], *, links: bool = True) -> pd.DataF
     """One row per event; empty cells are empty strings (never "None"). `links`: user and key as in-app
     addresses for the page's link columns, else plain ids (the CSV)."""
 
-    def ref(value: int | None, url: object) -> str:
+    def ref(value: int | None, url: Callable[[int], str]) -> str:
         if value is None:
             return ""
-        return url(value) if links else str(value)  # type: ignore[operator]
+        return url(value) if links else str(value)
 
     return pd.DataFrame(
         [{"at": utc_text(e.at), "action": e.action, "result": e.result or "", "ticket": e.ticket or "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import groupby
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -44,9 +44,9 @@ CAUSE_SYMPTOMS = {
 }
 
 
-def _get(data: dict[str, Any], *path: str) -> Any:
+def _get(data: object, *path: str) -> object:
     for name in path:
-        data = data.get(name) if isinstance(data, dict) else None  # type: ignore[assignment]
+        data = data.get(name) if isinstance(data, dict) else None
     return data
 
 
@@ -55,7 +55,7 @@ def findings_frame(findings: Sequence[BackfillFinding], *, links: bool = False) 
     rows = []
     for f in findings:
         ev = f.evidence
-        start, end = (_get(ev, "window", "start") or "")[:10], (_get(ev, "window", "end") or "")[:10]
+        start, end = str(_get(ev, "window", "start") or "")[:10], str(_get(ev, "window", "end") or "")[:10]
         rows.append({
             "key": key_url(f.key_id) if links else f.key_id,
             "user": user_url(f.user_id) if links else f.user_id,
@@ -82,7 +82,7 @@ def by_cause(findings: Sequence[BackfillFinding]) -> list[tuple[str, list[Backfi
 
 def cause_card(cause: str, findings: Sequence[BackfillFinding]) -> None:
     first = findings[0]
-    fix = first.fix or {}
+    fix = first.fix
     title = fix_heading(cause)
     n = len(findings)
     with st.container(border=True):
@@ -100,7 +100,7 @@ def cause_card(cause: str, findings: Sequence[BackfillFinding]) -> None:
             if fix.get("title") and fix["title"] != title:
                 st.markdown(f"From the error guide: *{md_escape(str(fix['title']))}*")
             st.markdown("\n".join(f"{i}. {md_escape(s)}" for i, s in enumerate(steps, 1)))
-            if any((f.fix or {}).get("steps") != fix.get("steps") for f in findings):
+            if any(f.fix.get("steps") != fix.get("steps") for f in findings):
                 st.caption(f"Dates in the steps are key {first.key_id}'s; each key's window is in its row.")
         if fix.get("customer_reply"):
             reply_block(in_egress_words(str(fix["customer_reply"]), egress), "Reply to the customer")

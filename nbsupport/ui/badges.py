@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from nbsupport.diagnosis import STRATEGY_SCOPES, Scope
 from nbsupport.keys import ROTATION_DAYS, KeyView
@@ -57,7 +56,7 @@ def scope_label(scope: str) -> str:
     return scope.replace("_", " ")
 
 
-def scope_states(permissions: Mapping[str, Any], required: Iterable[str]) -> list[tuple[str, str]]:
+def scope_states(permissions: Mapping[str, str], required: Iterable[str]) -> list[tuple[str, str]]:
     """(scope, granted|missing|unknown) for the strategy scopes, the key's required ones, and withdraw."""
     order = [s.value for s in STRATEGY_SCOPES]
     names = order + [s for s in required if s not in order] + [Scope.WITHDRAW.value]
@@ -65,7 +64,7 @@ def scope_states(permissions: Mapping[str, Any], required: Iterable[str]) -> lis
     return [(name, str(permissions.get(name) or "unknown")) for name in names]
 
 
-def scope_badges(permissions: Mapping[str, Any], required: Iterable[str]) -> list[Badge]:
+def scope_badges(permissions: Mapping[str, str], required: Iterable[str]) -> list[Badge]:
     required = set(required)
     badges = []
     for scope, state in scope_states(permissions, required):
@@ -95,6 +94,6 @@ def outcome_badge(outcome: str | None, diagnosis: str | None = None) -> Badge:
     return Badge(label, OUTCOME_COLORS.get(outcome, "gray"))
 
 
-def withdraw_text(permissions: Mapping[str, Any]) -> str:
+def withdraw_text(permissions: Mapping[str, str]) -> str:
     state = permissions.get(Scope.WITHDRAW.value)
     return {"granted": "🔴 ENABLED", "missing": "off (good)"}.get(str(state), "not checked")

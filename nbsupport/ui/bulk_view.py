@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -75,7 +74,7 @@ def run(console: Console, identity: Identity, plan: Plan | None, ticket: str, *,
         else:
             flight.empty()
 
-    def show(event: Any) -> None:
+    def show(event: object) -> None:
         if isinstance(event, BulkProgress):
             state["done"], state["total"] = event.done, event.total
             if event.outcome == RUNNING:
@@ -91,7 +90,7 @@ def run(console: Console, identity: Identity, plan: Plan | None, ticket: str, *,
                          text=f"{event.done} of {event.total} keys tested · {len(started)} running{slow}")
         draw()
 
-    def work(report: Callable[[Any], None]) -> BulkReport:
+    def work(report: Callable[[object], None]) -> BulkReport:
         finished = threading.Event()
 
         def beat() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -43,7 +42,7 @@ def shared_text(view: KeyView) -> str:
     return ", ".join(f"user {s.user_id} (key {s.key_id})" for s in view.shared_with)
 
 
-def key_row(view: KeyView) -> dict[str, Any]:
+def key_row(view: KeyView) -> dict[str, object]:
     """One row of the keys table; every value is masked metadata."""
     rotation = badges.rotation_badge(view)
     expiry = badges.expiry_badge(view)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.elements.lib.column_types import ColumnConfig
 
 KEY_PAGE = "key_detail"
 LOOKUP_PAGE = "lookup"
@@ -20,11 +21,11 @@ def user_url(user_id: int) -> str:
     return f"/{LOOKUP_PAGE}?{urlencode({'user': int(user_id)})}"
 
 
-def key_link_column(label: str = "Key") -> st.column_config.LinkColumn:
+def key_link_column(label: str = "Key") -> ColumnConfig:
     """A dataframe column of `key_url` values shown as `key 45`."""
     return st.column_config.LinkColumn(label, display_text=r"key=(\d+)")
 
 
-def user_link_column(label: str = "User") -> st.column_config.LinkColumn:
+def user_link_column(label: str = "User") -> ColumnConfig:
     """A dataframe column of `user_url` values shown as the user id."""
     return st.column_config.LinkColumn(label, display_text=r"user=(\d+)")

@@ -35,6 +35,7 @@ def start_out_of_pages_directory_mode() -> Callable[[], None]:
     """Every PagesManager made from now on starts with the legacy mode off; returns the undo."""
     original = PagesManager.__init__
 
+    # Any: whatever Streamlit's own constructor takes, passed through untouched.
     def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         PagesManager.uses_pages_directory = False

@@ -3,9 +3,8 @@ than on every rerun."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from typing import Any
 
 import streamlit as st
 
@@ -69,13 +68,13 @@ def record_views(
     subjects: Sequence[tuple[int | None, int | None]],
     *,
     result: str = "",
-    detail: dict[str, Any] | None = None,
+    detail: Mapping[str, object] | None = None,
 ) -> int:
     """One row per (user id, key id) subject the page showed. Streamlit reruns the page on every click,
     and a rerun is not a new view: a subject already recorded in this session for the same ticket and
     result is skipped. Returns the number of rows written."""
     ticket = current_ticket()
-    seen: set[tuple[Any, ...]] = st.session_state.setdefault(_SEEN, set())
+    seen: set[tuple[object, ...]] = st.session_state.setdefault(_SEEN, set())
     context = (ticket, result, repr(detail))
     fresh = [(u, k) for u, k in dict.fromkeys(subjects) if (action, u, k, *context) not in seen]
     if not fresh:
@@ -93,7 +92,7 @@ def record_event(
     ticket: str,
     user_id: int | None = None,
     result: str = "",
-    detail: dict[str, Any] | None = None,
+    detail: Mapping[str, object] | None = None,
 ) -> None:
     """One row for one deliberate act (a download): unlike a view, every click counts. The ticket is
     passed in because a callback may run where the session's sidebar state is not at hand."""
@@ -108,7 +107,7 @@ def _write(
     *,
     ticket: str,
     result: str,
-    detail: dict[str, Any] | None,
+    detail: Mapping[str, object] | None,
 ) -> None:
     with console.session() as session:
         for user_id, key_id in subjects:
@@ -124,6 +123,6 @@ def record_view(
     user_id: int | None = None,
     key_id: int | None = None,
     result: str = "",
-    detail: dict[str, Any] | None = None,
+    detail: Mapping[str, object] | None = None,
 ) -> bool:
     return record_views(console, identity, action, [(user_id, key_id)], result=result, detail=detail) == 1

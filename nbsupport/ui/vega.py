@@ -7,26 +7,26 @@ have produced and handed to Streamlit with their frame, which it sends as Arrow.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 # Daily data gets one tick per day, labelled by date (never "06 AM / 12 PM").
-DAY_AXIS: dict[str, Any] = {"format": "%d %b", "labelAngle": 0, "title": None, "tickCount": "day"}
+DAY_AXIS: dict[str, object] = {"format": "%d %b", "labelAngle": 0, "title": None, "tickCount": "day"}
 
 
 @dataclass(frozen=True)
 class VegaChart:
     data: pd.DataFrame
-    spec: dict[str, Any]
+    spec: Mapping[str, object]
 
 
-def field(name: str, kind: str, **options: Any) -> dict[str, Any]:
+def field(name: str, kind: str, **options: object) -> dict[str, object]:
     """One encoding channel: `kind` is Vega-Lite's type (nominal, quantitative, temporal, ordinal)."""
     return {"field": name, "type": kind, **options}
 
 
 def draw(chart: VegaChart, *, stretch: bool = False) -> None:
-    st.vega_lite_chart(chart.data, chart.spec, width="stretch" if stretch else None)
+    st.vega_lite_chart(chart.data, dict(chart.spec), width="stretch" if stretch else None)

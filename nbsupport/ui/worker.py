@@ -9,10 +9,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
-_DONE = object()
+E = TypeVar("E")
+
+
+class _Done:
+    """What the worker puts on the queue after the work's last event."""
 
 
 class WorkerTimeout(TimeoutError):
@@ -20,24 +24,25 @@ class WorkerTimeout(TimeoutError):
 
 
 def run_with_events(
-    work: Callable[[Callable[[Any], None]], T],
-    on_event: Callable[[Any], None],
+    work: Callable[[Callable[[E], None]], T],
+    on_event: Callable[[E], None],
     *,
     idle_timeout_s: float,
     name: str = "nbsupport-worker",
 ) -> T:
     """Call `work(report)` in a worker thread; every `report(event)` reaches `on_event` here, in order.
     Returns work's result or raises its exception in this thread."""
-    events: queue.Queue[Any] = queue.Queue()
-    outcome: dict[str, Any] = {}
+    events: queue.Queue[E | _Done] = queue.Queue()
+    results: list[T] = []
+    errors: list[BaseException] = []
 
     def target() -> None:
         try:
-            outcome["result"] = work(events.put)
+            results.append(work(events.put))
         except BaseException as exc:
-            outcome["error"] = exc
+            errors.append(exc)
         finally:
-            events.put(_DONE)
+            events.put(_Done())
 
     worker = threading.Thread(target=target, name=name, daemon=True)
     worker.start()
@@ -46,10 +51,10 @@ def run_with_events(
             event = events.get(timeout=idle_timeout_s)
         except queue.Empty:
             raise WorkerTimeout(f"no progress for {idle_timeout_s:.0f} s") from None
-        if event is _DONE:
+        if isinstance(event, _Done):
             break
         on_event(event)
     worker.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+    if errors:
+        raise errors[0]
+    return results[0]

@@ -7,10 +7,11 @@ said) and leaves the verdict across probes to `nbsupport.conntest.classify`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from nbsupport.diagnosis import Scope, ScopeState
 
@@ -90,7 +91,7 @@ class KeyInfo:
     # What the venue's docs say about this key's settings that support should know (one sentence each).
     notes: list[str] = field(default_factory=list)
     # Non-secret extras worth showing support (key name, access levels); never the key or an IBAN.
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, object] = field(default_factory=dict)
 
 
 def whole_key_scopes(
@@ -149,7 +150,12 @@ class Venue(ABC):
         return ScopeState.UNKNOWN
 
     @staticmethod
-    def run_probe(wire: Wire, method: Any, params: dict[str, Any], denied: ErrorKind) -> ScopeState:
+    def run_probe(
+        wire: Wire,
+        method: Callable[[Mapping[str, object]], object],
+        params: Mapping[str, object],
+        denied: ErrorKind,
+    ) -> ScopeState:
         """Send one probe: `denied` means the scope is missing, a rejected (impossible) order that it is
         granted; any other failure propagates."""
         try:

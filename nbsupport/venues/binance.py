@@ -16,7 +16,6 @@ unexplained (`unknown`, with Binance's answer). A -2015 on both calls leaves all
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from nbsupport.diagnosis import ScopeState
 from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
@@ -52,20 +51,20 @@ HTTP_STATUSES: dict[int, tuple[ErrorKind, str]] = {
 }
 
 
-def _flag(value: Any) -> ScopeState:
+def _flag(value: object) -> ScopeState:
     if value is None:
         return ScopeState.UNKNOWN
     return ScopeState.GRANTED if bool(value) else ScopeState.MISSING
 
 
-def _millis(value: Any) -> datetime | None:
+def _millis(value: object) -> datetime | None:
     """`tradingAuthorityExpirationTime` in ms; absent or 0 means the permission does not lapse."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
     return datetime.fromtimestamp(value / 1000, UTC)
 
 
-def parse_api_restrictions(body: dict[str, Any]) -> KeyInfo:
+def parse_api_restrictions(body: dict[str, object]) -> KeyInfo:
     reading = _flag(body.get("enableReading"))
     trading = _flag(body.get("enableSpotAndMarginTrading"))
     scopes = whole_key_scopes(reading, trading, _flag(body.get("enableWithdrawals")))
@@ -80,7 +79,7 @@ def parse_api_restrictions(body: dict[str, Any]) -> KeyInfo:
     )
 
 
-def binance_error(raw_body: Any, status: int) -> VenueError | None:
+def binance_error(raw_body: object, status: int) -> VenueError | None:
     if not isinstance(raw_body, dict) or "code" not in raw_body:
         return None
     try:

@@ -22,7 +22,6 @@ Regional sites: a key lives on the site it was made on (https://bybit-exchange.g
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from nbsupport.diagnosis import ScopeState
 from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
@@ -79,12 +78,12 @@ _ANY_ADDRESS = "*"
 _NO_EXPIRY = datetime(1970, 1, 2, tzinfo=UTC)
 
 
-def _names(permissions: dict[str, Any], group: str) -> set[str]:
+def _names(permissions: dict[str, object], group: str) -> set[str]:
     value = permissions.get(group)
     return {str(v) for v in value} if isinstance(value, list) else set()
 
 
-def _moment(value: Any) -> datetime | None:
+def _moment(value: object) -> datetime | None:
     """`2023-05-15T03:21:05Z`; empty or unparseable means the key reports no expiry."""
     if not isinstance(value, str) or not value.strip():
         return None
@@ -95,7 +94,7 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _expiry(result: dict[str, Any]) -> datetime | None:
+def _expiry(result: dict[str, object]) -> datetime | None:
     """The key's expiry, or None: IP-bound keys answer the epoch and a negative `deadlineDay` (no expiry)."""
     deadline = result.get("deadlineDay")
     if isinstance(deadline, int) and deadline < 0:
@@ -104,7 +103,7 @@ def _expiry(result: dict[str, Any]) -> datetime | None:
     return moment if moment is not None and moment >= _NO_EXPIRY else None
 
 
-def _ips(value: Any) -> tuple[list[str] | None, bool | None]:
+def _ips(value: object) -> tuple[list[str] | None, bool | None]:
     if not isinstance(value, list):
         return None, None
     addresses = [str(a).strip() for a in value if str(a).strip()]
@@ -113,7 +112,7 @@ def _ips(value: Any) -> tuple[list[str] | None, bool | None]:
     return addresses, True
 
 
-def parse_query_api(result: dict[str, Any]) -> KeyInfo:
+def parse_query_api(result: dict[str, object]) -> KeyInfo:
     """`result` of `/v5/user/query-api` -> KeyInfo. Never copies `apiKey` (the key itself) or `secret`."""
     permissions = result.get("permissions")
     permissions = permissions if isinstance(permissions, dict) else {}
@@ -129,7 +128,7 @@ def parse_query_api(result: dict[str, Any]) -> KeyInfo:
     withdraw = ScopeState.GRANTED if "Withdraw" in _names(permissions, "Wallet") else ScopeState.MISSING
     allowlist, restricted = _ips(result.get("ips"))
     expires = _expiry(result)
-    summary: dict[str, Any] = {
+    summary: dict[str, object] = {
         "key_name": str(result.get("note") or "")[:100],
         "read_only": str(read_only) == "1" if read_only is not None else None,
         "trade_products": sorted(group for group, name in _TRADE_PERMISSIONS.items()

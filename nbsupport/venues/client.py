@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
 import ccxt
@@ -48,7 +47,7 @@ def guard_ccxt_logger() -> None:
         _CLIENT_LOGGER.setLevel(logging.WARNING)
 
 
-def _leaf_urls(tree: Any) -> Iterator[str]:
+def _leaf_urls(tree: object) -> Iterator[str]:
     if isinstance(tree, str):
         yield tree
     elif isinstance(tree, Mapping):
@@ -74,15 +73,19 @@ _LAST_EXCHANGE = ("last_request_url", "last_request_headers", "last_request_body
                   "last_json_response", "last_response_headers")
 
 
-def _idle_clients() -> dict[tuple[Any, ...], ccxt.Exchange]:
-    idle: dict[tuple[Any, ...], ccxt.Exchange] | None = getattr(_IDLE, "clients", None)
+# Everything a client's configuration depends on, credentials aside: exchange id, venue class, request
+# timeout, origin override, egress proxy.
+ClientShape = tuple[str, type[Venue], int, str | None, str]
+
+
+def _idle_clients() -> dict[ClientShape, ccxt.Exchange]:
+    idle: dict[ClientShape, ccxt.Exchange] | None = getattr(_IDLE, "clients", None)
     if idle is None:
         idle = _IDLE.clients = {}
     return idle
 
 
-def _shape(exchange_id: str, settings: Settings, venue: Venue) -> tuple[Any, ...]:
-    """Everything a client's configuration depends on, credentials aside."""
+def _shape(exchange_id: str, settings: Settings, venue: Venue) -> ClientShape:
     return (exchange_id, type(venue), settings.request_timeout_ms, settings.exchange_urls.get(exchange_id),
             settings.egress_proxy)
 

@@ -24,8 +24,6 @@ or `{"errors": [{"id": ...}]}`, read with ccxt's `coinbase.exceptions` vocabular
 
 from __future__ import annotations
 
-from typing import Any
-
 from nbsupport.diagnosis import ScopeState
 from nbsupport.venues.base import ErrorKind, KeyInfo, ProbeFailed, Venue, VenueError, whole_key_scopes
 from nbsupport.venues.wire import RawResponse, Wire
@@ -48,13 +46,13 @@ _IDS: dict[str, ErrorKind] = {
 }
 
 
-def _flag(value: Any) -> ScopeState:
+def _flag(value: object) -> ScopeState:
     if not isinstance(value, bool):
         return ScopeState.UNKNOWN
     return ScopeState.GRANTED if value else ScopeState.MISSING
 
 
-def parse_key_permissions(body: dict[str, Any]) -> KeyInfo:
+def parse_key_permissions(body: dict[str, object]) -> KeyInfo:
     view, trade = _flag(body.get("can_view")), _flag(body.get("can_trade"))
     return KeyInfo(
         scopes=whole_key_scopes(view, trade, _flag(body.get("can_transfer"))),
@@ -63,11 +61,11 @@ def parse_key_permissions(body: dict[str, Any]) -> KeyInfo:
     )
 
 
-def _error_id(body: dict[str, Any]) -> tuple[str, str] | None:
+def _error_id(body: dict[str, object]) -> tuple[str, str] | None:
     """(id, message) from `{"error", "message"|"error_description"}` or `{"errors": [{"id", "message"}]}`."""
-    if isinstance(body.get("error"), str):
+    if isinstance(error := body.get("error"), str):
         message = body.get("message") or body.get("error_description") or body.get("error_details") or ""
-        return body["error"], str(message)
+        return error, str(message)
     errors = body.get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("id"):
         return str(errors[0]["id"]), str(errors[0].get("message", ""))

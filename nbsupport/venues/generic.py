@@ -8,7 +8,6 @@ reported `unknown`: a balance that works is not proof the key can trade.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import ccxt
 
@@ -35,7 +34,7 @@ _CLASSES: tuple[tuple[type[BaseException], ErrorKind], ...] = (
 )
 
 
-def venue_message(body: Any) -> str:
+def venue_message(body: object) -> str:
     """`code message` from the common JSON error shapes (`code/msg`, `retCode/retMsg`, `error`...)."""
     if not isinstance(body, dict):
         return ""

@@ -32,8 +32,8 @@ import binascii
 import hashlib
 import threading
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 import ccxt
 
@@ -129,8 +129,10 @@ def kraken_secret_problem(secret: str) -> str | None:
     return None
 
 
-def _moment(value: Any) -> datetime | None:
+def _moment(value: object) -> datetime | None:
     """A unix-second string; "0" (kraken_facts.SPOT_UNSET_MOMENT) or anything unreadable is unset."""
+    if not isinstance(value, str | int | float):
+        return None
     try:
         seconds = int(float(value))
     except (TypeError, ValueError):
@@ -138,11 +140,12 @@ def _moment(value: Any) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
 
 
-def parse_key_info(result: dict[str, Any]) -> KeyInfo:
+def parse_key_info(result: dict[str, object]) -> KeyInfo:
     """GetApiKeyInfo's documented fields: `permissions`, `ipAllowlist`, `validUntil`, `queryFrom`,
     `queryTo`, `nonceWindow`, `apiKeyName`."""
     listed = result.get("permissions") or []
-    names = {str(p).strip().lower().replace("_", "-").replace(" ", "-") for p in listed}
+    names = ({str(p).strip().lower().replace("_", "-").replace(" ", "-") for p in listed}
+             if isinstance(listed, Iterable) else set())
     scopes = {scope: ScopeState.MISSING for scope in Scope}
     for name, scope in PERMISSION_SCOPES.items():
         if name in names:

@@ -20,8 +20,6 @@ sibling product, the key's stored allowlist).
 
 from __future__ import annotations
 
-from typing import Any
-
 import ccxt
 
 from nbsupport.diagnosis import Scope, ScopeState
@@ -69,14 +67,15 @@ GENERAL_SCOPES: dict[str, tuple[Scope, ...]] = {
 }
 
 
-def _level(value: Any) -> str:
+def _level(value: object) -> str:
     return str(value or "").strip().upper()
 
 
-def parse_key_check(body: dict[str, Any]) -> KeyInfo:
+def parse_key_check(body: dict[str, object]) -> KeyInfo:
     """CheckedV3ApiKeyDetails: `permissions` {general, transfer}, `allowedCidrBlock(s)`. A level outside the
     documented enum says nothing: its scopes stay unknown rather than missing."""
-    permissions = body.get("permissions") if isinstance(body.get("permissions"), dict) else {}
+    listed = body.get("permissions")
+    permissions = listed if isinstance(listed, dict) else {}
     general = _level(permissions.get(facts.FUTURES_PERMISSION_GENERAL))
     transfer = _level(permissions.get(facts.FUTURES_PERMISSION_TRANSFER))
     known = general in GENERAL_SCOPES

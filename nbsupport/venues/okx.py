@@ -21,8 +21,6 @@ tested on, and a key unknown to one site is pointed at the others.
 
 from __future__ import annotations
 
-from typing import Any
-
 from nbsupport.diagnosis import ScopeState
 from nbsupport.venues.base import ErrorKind, KeyInfo, Venue, VenueError, whole_key_scopes
 from nbsupport.venues.wire import RawResponse, Wire
@@ -64,13 +62,13 @@ SITES: dict[str, tuple[str, str]] = {
 _DELETED_WHEN_IDLE = {"trade", "withdraw"}
 
 
-def _comma_list(value: Any) -> list[str] | None:
+def _comma_list(value: object) -> list[str] | None:
     if not isinstance(value, str):
         return None
     return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
 
 
-def parse_account_config(config: dict[str, Any]) -> KeyInfo:
+def parse_account_config(config: dict[str, object]) -> KeyInfo:
     perms = _comma_list(config.get("perm"))
     notes: list[str] = []
     if perms is None:
@@ -98,7 +96,7 @@ def parse_account_config(config: dict[str, Any]) -> KeyInfo:
     )
 
 
-def okx_error(body: Any, status: int) -> VenueError | None:
+def okx_error(body: object, status: int) -> VenueError | None:
     if not isinstance(body, dict):
         return None
     if "code" not in body:
@@ -111,7 +109,7 @@ def okx_error(body: Any, status: int) -> VenueError | None:
     return VenueError(_CODES.get(code, ErrorKind.OTHER), f"{code} {message}".strip(), status)
 
 
-def _first(response: dict[str, Any]) -> dict[str, Any] | None:
+def _first(response: dict[str, object]) -> dict[str, object] | None:
     data = response.get("data")
     if isinstance(data, list) and data and isinstance(data[0], dict):
         return data[0]

@@ -19,7 +19,8 @@ def _origin_parts(origin: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc
 
 
-def _rewrite(value: UrlTree, scheme: str, netloc: str) -> UrlTree:
+def _rewrite(value: object, scheme: str, netloc: str) -> object:
+    # `object`, not UrlTree: ccxt's URL trees are untyped, and whatever else they hold is kept as it is.
     if isinstance(value, str):
         parts = urlsplit(value)
         if parts.scheme not in _SCHEMES or not parts.netloc:

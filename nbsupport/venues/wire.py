@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVarTuple
 
 import ccxt
 import requests
@@ -22,6 +22,8 @@ from nbsupport.venues.client import release_client
 
 if TYPE_CHECKING:
     from nbsupport.venues.base import Venue
+
+Args = TypeVarTuple("Args")  # a request method's arguments (ccxt's are untyped, so anything goes)
 
 _MAX_CODE = 200
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)\?\S*")
@@ -52,7 +54,7 @@ class RawResponse:
     content_type: str
     text: str
 
-    def json(self) -> Any:
+    def json(self) -> object:
         try:
             return json.loads(self.text)
         except ValueError:
@@ -91,14 +93,14 @@ class Wire:
         client.session.hooks["response"].append(self._capture)
         original = client.fetch
 
-        def counted_fetch(*args: Any, **kwargs: Any) -> Any:
+        def counted_fetch(*args: object, **kwargs: object) -> object:
             # Counted before sending: a request that times out still reached (or tried to reach) the venue.
             self.requests += 1
             return original(*args, **kwargs)
 
         client.fetch = counted_fetch
 
-    def _capture(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    def _capture(self, response: requests.Response, *args: object, **kwargs: object) -> requests.Response:
         self._response = response
         return response
 
@@ -115,7 +117,7 @@ class Wire:
     def _raw(self) -> RawResponse | None:
         return self._raw_snapshot
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def call(self, fn: Callable[[*Args], object], *args: *Args) -> object:
         """Send one request; any failure becomes ProbeFailed with a scrubbed reading."""
         self._response = self._raw_snapshot = None
         try:
@@ -127,7 +129,7 @@ class Wire:
         finally:
             self._snapshot()
 
-    def json(self, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    def json(self, fn: Callable[[*Args], object], *args: *Args) -> dict[str, object]:
         """`call`, and insist on a JSON object: anything else is a garbage answer."""
         result = self.call(fn, *args)
         if not isinstance(result, dict):

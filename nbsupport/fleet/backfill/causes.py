@@ -9,7 +9,8 @@ of the Query Closed Orders & Trades scope.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from nbsupport.db.models import ConnectionTest
 from nbsupport.fleet.backfill.fixes import BackfillCause, fix_for_cause
+from nbsupport.guide.model import FixPayload
 from nbsupport.keys import DEFAULT_PRODUCT
 from nbsupport.plain import plain_dict
 
@@ -31,10 +33,10 @@ class BackfillFinding:
     cause: str  # a BackfillCause value
     confidence: str  # high | medium | low
     summary: str
-    evidence: dict[str, Any] = field(default_factory=dict)
-    fix: dict[str, Any] = field(default_factory=dict)  # {"id", "title", "steps", "customer_reply"}
+    evidence: dict[str, object]
+    fix: FixPayload
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)
 
 
@@ -73,7 +75,8 @@ class Candidate:
     strategy: str = ""
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], detail: dict[str, Any]) -> Candidate:
+    def from_row(cls, row: Mapping[str, Any], detail: dict[str, object]) -> Candidate:
+        """`row`: one row of the scan's raw SQL, whose column types only the query knows (hence Any)."""
         scope = row.get("closed_orders_scope")
         missing: tuple[str, ...] = ()
         if scope == "granted":
@@ -121,7 +124,7 @@ class Candidate:
             **counts,
         )
 
-    def evidence(self) -> dict[str, Any]:
+    def evidence(self) -> dict[str, object]:
         def iso(moment: datetime | None) -> str | None:
             return moment.isoformat() if moment else None
 
@@ -154,7 +157,7 @@ class Candidate:
         }
 
 
-def query_window_end(detail: dict[str, Any]) -> datetime | None:
+def query_window_end(detail: dict[str, object]) -> datetime | None:
     """The key's query-window end if a connection test recorded GetApiKeyInfo ("queryTo", unix seconds,
     "0" for none) at the top of its detail or under "key_info"."""
     for source in (detail, detail.get("key_info"), detail.get("key_settings")):
@@ -167,8 +170,8 @@ def query_window_end(detail: dict[str, Any]) -> datetime | None:
     return None
 
 
-def _moment(value: Any) -> datetime | None:
-    if value in (None, "", "0", 0):
+def _moment(value: object) -> datetime | None:
+    if value in (None, "", "0", 0) or not isinstance(value, str | int | float):
         return None
     try:
         return datetime.fromtimestamp(int(float(value)), UTC)
@@ -181,10 +184,12 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def latest_test_details(session: Session, key_ids: list[int], chunk: int = 500) -> dict[int, dict[str, Any]]:
+def latest_test_details(
+    session: Session, key_ids: list[int], chunk: int = 500
+) -> dict[int, dict[str, object]]:
     """The detail of each key's latest connection test (where GetApiKeyInfo's answer is kept)."""
     ct = ConnectionTest
-    found: dict[int, dict[str, Any]] = {}
+    found: dict[int, dict[str, object]] = {}
     for start in range(0, len(key_ids), chunk):
         ids = key_ids[start : start + chunk]
         latest = (
@@ -197,7 +202,7 @@ def latest_test_details(session: Session, key_ids: list[int], chunk: int = 500) 
             latest, and_(ct.key_id == latest.c.key_id, ct.started_at == latest.c.at)
         )
         for key_id, detail in session.execute(query):
-            found[int(key_id)] = detail if isinstance(detail, dict) else {}
+            found[int(key_id)] = detail or {}
     return found
 
 

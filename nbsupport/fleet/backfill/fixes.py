@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
 
 from nbsupport import guide
 from nbsupport.diagnosis import KRAKEN_SCOPE_LABELS, PLATFORM_EGRESS_IP, Scope
+from nbsupport.guide.model import FixPayload
 
 
 class BackfillCause(StrEnum):
@@ -28,7 +28,7 @@ def fix_for_cause(
     *,
     created_at: datetime | None = None,
     query_end: datetime | None = None,
-) -> dict[str, Any]:
+) -> FixPayload:
     """The guide's fix where the guide covers the cause; our own text for the rest."""
     guide_fix = _guide_fix(cause, exchange)
     if guide_fix is None:
@@ -38,7 +38,7 @@ def fix_for_cause(
 
 
 @lru_cache(maxsize=256)
-def _guide_fix(cause: BackfillCause, exchange: str) -> dict[str, Any] | None:
+def _guide_fix(cause: BackfillCause, exchange: str) -> FixPayload | None:
     """Looked up once per (cause, venue): a scan can flag tens of thousands of keys."""
     diagnosis = {
         BackfillCause.MISSING_PERMISSION: "missing_permission",
@@ -62,7 +62,7 @@ def _guide_fix(cause: BackfillCause, exchange: str) -> dict[str, Any] | None:
 _CLOSED = KRAKEN_SCOPE_LABELS[Scope.QUERY_CLOSED_ORDERS]
 
 
-def _own_fix(cause: BackfillCause, created_at: datetime | None, query_end: datetime | None) -> dict[str, Any]:
+def _own_fix(cause: BackfillCause, created_at: datetime | None, query_end: datetime | None) -> FixPayload:
     created = f"{created_at:%Y-%m-%d %H:%M} UTC" if created_at else "the key's creation time"
     ended = f" on {query_end:%Y-%m-%d}" if query_end else ""
     texts: dict[BackfillCause, tuple[str, list[str], str]] = {

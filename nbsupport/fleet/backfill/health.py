@@ -9,21 +9,22 @@ either; evidence is gathered for the named keys only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import bindparam, text
+from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.orm import Session
 
 from nbsupport.clock import utcnow
 from nbsupport.db.models import UtcDateTime
 from nbsupport.fleet.backfill.causes import (
-    BackfillCause,
     BackfillFinding,
     Candidate,
     classify,
     latest_test_details,
 )
+from nbsupport.fleet.backfill.fixes import BackfillCause
 from nbsupport.fleet.kinds import CUSTOMER
 from nbsupport.fleet.stats.rollups import utc_day
 
@@ -109,7 +110,9 @@ def _scan_sql(dialect: str, by_user: bool) -> str:
       on days wholly inside the window, or the window lies before the key existed;
     * evidence (rows fetched, the last window that returned rows, orders) only for keys with empty runs.
     """
-    day = (lambda c: f"date({c})") if dialect == "sqlite" else (lambda c: f"(({c}) AT TIME ZONE 'UTC')::date")
+    day: Callable[[str], str] = (
+        (lambda c: f"date({c})") if dialect == "sqlite" else (lambda c: f"(({c}) AT TIME ZONE 'UTC')::date")
+    )
     carried = ", ".join(f"coalesce(fe.{name}, 0) AS {name}" for name in _FLAGS)
     mine = "AND {t}.key_id IN (SELECT id FROM exchange_keys WHERE user_id = :user_id)" if by_user else ""
     in_period = "b.started_at >= :since AND b.started_at <= :now"
@@ -171,12 +174,12 @@ ORDER BY ks.key_id
 _DT = UtcDateTime()
 
 
-def _dt(value: Any, dialect: Any) -> datetime | None:
+def _dt(value: object, dialect: Dialect) -> datetime | None:
     """Raw-SQL datetimes: SQLite returns text, PostgreSQL aware datetimes; both become aware UTC."""
-    if value is None:
-        return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return None
     return _DT.process_result_value(value, dialect)
 
 
@@ -205,7 +208,7 @@ def backfill_health(
     stmt = text(_scan_sql(dialect.name, user_id is not None)).bindparams(
         bindparam("since", type_=UtcDateTime()), bindparam("now", type_=UtcDateTime())
     )
-    params: dict[str, Any] = {
+    params: dict[str, object] = {
         "since": since,
         "now": now,
         "since_day": _day_param(utc_day(since), dialect.name),
@@ -235,6 +238,6 @@ def backfill_health(
 __all__ = ["BackfillCause", "BackfillFinding", "backfill_health"]
 
 
-def _day_param(day: date, dialect: str) -> Any:
+def _day_param(day: date, dialect: str) -> date | str:
     # A raw-SQL date bound to SQLite must be the same 'YYYY-MM-DD' text the Date column stores.
     return day.isoformat() if dialect == "sqlite" else day

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from nbsupport.audit import Actor
 from nbsupport.conntest import ScopeAnswer, probe_scope
 from nbsupport.console import Console
@@ -22,7 +20,7 @@ def probe_closed_orders(console: Console, key_id: int, *, actor: Actor, ticket: 
                        ignore_cooldown=ignore_cooldown)
 
 
-def closed_orders_summary(answer: ScopeAnswer) -> dict[str, Any]:
+def closed_orders_summary(answer: ScopeAnswer) -> dict[str, object]:
     """The `fleet backfill-health --probe --json` contract."""
     return {
         "key_id": answer.result.key_id,

@@ -23,6 +23,7 @@ import nbsupport.conntest as conntest
 from nbsupport import audit
 from nbsupport.audit import Action, Actor
 from nbsupport.clock import utcnow
+from nbsupport.console import Console
 from nbsupport.fleet.bulk.cohort import (
     batch_ticket,
     find_batch,
@@ -39,14 +40,20 @@ MAX_AUTO_PROCESSES = 4
 
 
 def _worker_count(processes: int | Literal["auto"], keys: int) -> int:
-    if processes == "auto":
-        cores = os.cpu_count() or 1
-        processes = min(cores, MAX_AUTO_PROCESSES) if keys >= AUTO_PROCESSES_FROM else 1
-    return max(1, min(processes, keys))
+    if isinstance(processes, int):
+        return max(1, min(processes, keys))
+    cores = os.cpu_count() or 1
+    return max(1, min(min(cores, MAX_AUTO_PROCESSES) if keys >= AUTO_PROCESSES_FROM else 1, keys))
+
+
+def _plan_text(plan: dict[str, object], name: str) -> str | None:
+    """A text field of a batch's recorded plan (its audit row's detail); None when it was not set."""
+    value = plan.get(name)
+    return value if isinstance(value, str) else None
 
 
 def bulk_retest(
-    console: Any,
+    console: Console,
     *,
     exchange: str | None = None,
     diagnosis: str | None = None,
@@ -81,9 +88,11 @@ def bulk_retest(
     with console.session() as session:
         if batch_id:
             plan = find_batch(session, batch_id).detail
-            exchange, diagnosis, ticket = plan.get("exchange"), plan.get("diagnosis"), plan.get("ticket", "")
+            exchange, diagnosis = _plan_text(plan, "exchange"), _plan_text(plan, "diagnosis")
+            ticket = _plan_text(plan, "ticket") or ""
             include_non_customer = bool(plan.get("include_non_customer", False))
-            since_at, selected_at = (datetime.fromisoformat(plan[n]) for n in ("since_at", "selected_at"))
+            since_at, selected_at = (datetime.fromisoformat(str(plan[name]))
+                                     for name in ("since_at", "selected_at"))
         else:
             since_at, selected_at = now - since, now
         cohort = select_cohort(
@@ -128,6 +137,7 @@ def bulk_retest(
             },
         )
     report.already_done = len(cohort) - len(todo)
+    # Any: the keyword arguments both runners take, each of its own type (a TypedDict would repeat them).
     shared: dict[str, Any] = {
         "actor": actor,
         "ticket": batch_ticket(report.batch_id, ticket),

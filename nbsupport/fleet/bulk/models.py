@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from nbsupport.conntest import ConnectionOutcome
 from nbsupport.plain import plain_dict
@@ -77,5 +76,5 @@ class BulkReport:
     duration_s: float = 0.0
     results: list[KeyOutcome] = field(default_factory=list)  # every key this run tried, in finish order
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)

@@ -12,24 +12,40 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import multiprocessing.synchronize
 import queue as queue_module
 import threading
 from collections import Counter
 from dataclasses import asdict, replace
-from typing import Any
+from multiprocessing.queues import Queue
+from typing import TypeAlias
 
 import nbsupport.conntest as conntest
 from nbsupport.audit import Actor
 from nbsupport.config import Settings
 from nbsupport.console import Console
-from nbsupport.fleet.bulk.models import DEFAULT_BUDGET, RUNNING, BulkProgress, BulkReport, KeyOutcome
+from nbsupport.fleet.bulk.models import (
+    DEFAULT_BUDGET,
+    RUNNING,
+    BulkProgress,
+    BulkReport,
+    KeyOutcome,
+    Progress,
+    VenueBudget,
+)
 from nbsupport.fleet.bulk.scheduler import run_in_threads
 
+# What one worker gets: its keys, who and why, its share of the concurrency and of the venue budgets, the
+# queue its progress and tally go to, and the event that stops every worker.
+Shard: TypeAlias = tuple[
+    list[tuple[int, str]], Actor, str, int, dict[str, VenueBudget], "Queue[tuple[object, ...]]",
+    multiprocessing.synchronize.Event,
+]
 _DONE = "done"
 _PROGRESS = "progress"
 
 
-def shard_budgets(budgets: dict[str, Any], processes: int) -> dict[str, Any]:
+def shard_budgets(budgets: dict[str, VenueBudget], processes: int) -> dict[str, VenueBudget]:
     """Each worker's share of every venue budget: together they never exceed the whole."""
     return {
         venue: replace(
@@ -47,12 +63,14 @@ def _run_shard(
     actor: Actor,
     ticket: str,
     concurrency: int,
-    budgets: dict[str, Any],
-    events: Any,
-    stop: Any,
+    budgets: dict[str, VenueBudget],
+    events: Queue[tuple[object, ...]],
+    stop: multiprocessing.synchronize.Event,
 ) -> None:
     """One shard in threads; progress and the shard's tally go to `events`."""
     local_stop = threading.Event()
+    # A shard only tallies: its report has no batch, filters or window of its own (None where the type
+    # wants them); the parent's report holds those.
     report = BulkReport("", False, None, None, None, None, len(todo))  # type: ignore[arg-type]
 
     def forward(progress: BulkProgress) -> None:
@@ -75,7 +93,7 @@ def _run_shard(
         }))
 
 
-def _worker(settings: Settings, *shard: Any) -> None:
+def _worker(settings: Settings, *shard: *Shard) -> None:
     console = Console(settings)
     try:
         _run_shard(console, *shard)
@@ -84,7 +102,7 @@ def _worker(settings: Settings, *shard: Any) -> None:
 
 
 def run_in_processes(
-    console: Any,
+    console: Console,
     todo: list[tuple[int, str]],
     report: BulkReport,
     *,
@@ -92,8 +110,8 @@ def run_in_processes(
     actor: Actor,
     ticket: str,
     concurrency: int,
-    budgets: dict[str, Any],
-    progress: Any,
+    budgets: dict[str, VenueBudget],
+    progress: Progress | None,
     stop: threading.Event,
 ) -> None:
     """Split `todo` over this process and `processes` - 1 spawned workers; fold their tallies in `report`."""
@@ -105,7 +123,7 @@ def run_in_processes(
     shares = shard_budgets(whole, processes)
     per_worker = max(1, math.ceil(concurrency / processes))
 
-    def shard(i: int) -> tuple[Any, ...]:
+    def shard(i: int) -> Shard:
         return (todo[i::processes], actor, ticket, per_worker, shares, events, stop_all)
 
     # This process runs the first shard itself: it has every module loaded already, a new one pays ~1 s.

@@ -8,10 +8,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
 
 from nbsupport.audit import Actor
 from nbsupport.conntest import RetestRefused
+from nbsupport.console import Console
 from nbsupport.fleet.bulk.cohort import TRIGGER
 from nbsupport.fleet.bulk.models import (
     DEFAULT_BUDGET,
@@ -57,7 +57,7 @@ def interleave(cohort: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 
 def run_in_threads(
-    console: Any,
+    console: Console,
     todo: list[tuple[int, str]],
     report: BulkReport,
     retest_fn: RetestFn,

@@ -11,10 +11,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TypeVarTuple
 
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from nbsupport.clock import utcnow
 from nbsupport.db.models import ExchangeKey, KeyFingerprintCount
@@ -42,7 +42,7 @@ class Rate:
     def rate(self) -> float:
         return self.failed / self.tests if self.tests else 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {**plain_dict(self), "rate": round(self.rate, 6)}
 
 
@@ -53,7 +53,7 @@ class DiagnosisShare:
     share_of_failures: float
     rate_of_tests: float
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)
 
 
@@ -65,7 +65,7 @@ class TimeToGreen:
     median_hours: float | None
     p90_hours: float | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)
 
 
@@ -79,7 +79,7 @@ class SecurityPosture:
     expired: int
     shared: int = 0  # keys in use whose API key is stored more than once (for another user, or twice)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)
 
 
@@ -105,7 +105,7 @@ class FleetStats:
     def top_diagnoses(self) -> list[DiagnosisShare]:
         return self.by_diagnosis[:TOP_DIAGNOSES]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict({
             "first_day": self.first_day,
             "last_day": self.last_day,
@@ -126,7 +126,7 @@ class FleetStats:
         })
 
 
-def _counts() -> tuple[Any, Any, Any]:
+def _counts() -> tuple[ColumnElement[int], ColumnElement[int], ColumnElement[int]]:
     r = DailyTestRollup
     return (
         func.sum(r.n),
@@ -145,13 +145,18 @@ class Scope:
     kinds: tuple[str, ...] = CUSTOMER_ONLY
 
 
-def _in_window(query: Select[Any], scope: Scope) -> Select[Any]:
+Row = TypeVarTuple("Row")  # the columns a query selects
+
+
+def _in_window(query: Select[*Row], scope: Scope) -> Select[*Row]:
     r = DailyTestRollup
     query = query.where(r.day >= scope.first, r.day <= scope.last, r.key_kind.in_(scope.kinds))
     return query.where(r.exchange == scope.exchange) if scope.exchange else query
 
 
-def _rates(session: Session, column: Any, scope: Scope) -> list[Rate]:
+def _rates(
+    session: Session, column: InstrumentedAttribute[date] | InstrumentedAttribute[str], scope: Scope
+) -> list[Rate]:
     query = _in_window(select(column, *_counts()).group_by(column).order_by(column), scope)
     return [
         Rate(name.isoformat() if isinstance(name, date) else str(name), int(t), int(f), int(w))
@@ -236,7 +241,7 @@ def security_posture(
     rotation, expiry = k.kind == "rotation", k.kind == "expiry"
     overdue_before = today - timedelta(days=ROTATION_DAYS)
 
-    def total(condition: Any) -> Any:
+    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, k.n), else_=0)), 0)
 
     query = select(
@@ -252,7 +257,9 @@ def security_posture(
         query = query.where(k.exchange == exchange)
     row = session.execute(query).one()
     shared = _shared_keys(session, exchange, kinds_counted(include_non_customer))
-    return SecurityPosture(*(int(v) for v in row), shared=shared)
+    # int(): PostgreSQL's sums come back as Decimal.
+    keys, can_withdraw, no_whitelist, overdue, expiring, expired = (int(v) for v in row)
+    return SecurityPosture(keys, can_withdraw, no_whitelist, overdue, expiring, expired, shared)
 
 
 def _shared_keys(session: Session, exchange: str | None, kinds: Sequence[str]) -> int:

@@ -6,7 +6,6 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from nbsupport.diagnosis import Diagnosis
 from nbsupport.plain import plain_dict
@@ -42,7 +41,7 @@ class Incident:
     baseline_sd: float
     threshold: float
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return plain_dict(self)
 
 

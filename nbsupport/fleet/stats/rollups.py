@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import Table, and_, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from nbsupport.db.models import ConnectionTest, ExchangeKey
+from nbsupport.console import Console
+from nbsupport.db.models import Base, ConnectionTest, ExchangeKey
 from nbsupport.db.rollup_models import (
     BackfillNotableRun,
     DailyTestRollup,
@@ -160,7 +160,7 @@ REBUILT_TABLES = ("test_rollup_daily", "recovery_rollup_daily", "backfill_notabl
                   "key_fingerprint_counts")
 
 
-def rebuild_rollups(console: Any) -> None:
+def rebuild_rollups(console: Console) -> None:
     """Recompute every rollup table from the raw rows, in one transaction (readers see old or new)."""
     with console.session() as session:
         rebuild_rollups_in(session)
@@ -208,7 +208,13 @@ def rebuild_rollups_in(session: Session) -> None:
         session.execute(text(f"ANALYZE {table}"))
 
 
-def _add(session: Session, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)  # a declarative model maps a Table; SQLAlchemy types it as a FromClause
+    return table
+
+
+def _add(session: Session, table: Table, values: dict[str, object], keys: list[str]) -> None:
     """Add values["n"] to the row at `keys`, creating it: one atomic upsert on both backends."""
     dialect = session.get_bind().dialect.name
     insert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
@@ -219,11 +225,10 @@ def _add(session: Session, table: Table, values: dict[str, Any], keys: list[str]
 def record_test_in_rollups(session: Session, test: ConnectionTest) -> None:
     """Count one new connection test in the rollups. Call it right after inserting the test row, in the
     same transaction, so the rollups commit (or roll back) with it."""
-    daily: Table = DailyTestRollup.__table__  # type: ignore[assignment]
     key_kind = session.scalar(select(ExchangeKey.kind).where(ExchangeKey.id == test.key_id)) or CUSTOMER
     _add(
         session,
-        daily,
+        _table(DailyTestRollup),
         {
             "day": utc_day(test.started_at),
             "exchange": test.exchange,
@@ -239,11 +244,10 @@ def record_test_in_rollups(session: Session, test: ConnectionTest) -> None:
     opened = _open_episode_start(session, test.key_id, test.started_at)
     if opened is None:
         return
-    recovery: Table = RecoveryRollupDaily.__table__  # type: ignore[assignment]
     seconds = (test.started_at - opened).total_seconds()
     _add(
         session,
-        recovery,
+        _table(RecoveryRollupDaily),
         {
             "day": utc_day(opened),
             "exchange": test.exchange,

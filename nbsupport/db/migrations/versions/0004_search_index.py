@@ -6,10 +6,11 @@ Revises: 0002
 
 from __future__ import annotations
 
+import sqlite3
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from alembic import op
 
@@ -43,7 +44,7 @@ def _columns(email: str | None, display_name: str | None) -> tuple[str, str, str
     return name, name.partition(" ")[2], local[:EMAIL_PART_LENGTH], domain[:EMAIL_PART_LENGTH]
 
 
-def _backfill_sqlite(raw: Any) -> None:
+def _backfill_sqlite(raw: sqlite3.Connection) -> None:
     """One UPDATE through Python functions registered on this connection: no row leaves SQLite."""
     for i, name in enumerate(USER_COLUMNS):
         raw.create_function(f"nb_{name}", 2, lambda e, d, i=i: _columns(e, d)[i], deterministic=True)
@@ -64,7 +65,8 @@ def _backfill_postgresql(bind: sa.Connection) -> None:
     UPDATE ... FROM: a join, not a million single-row updates."""
     cols = ", ".join(f"{name} text" for name in USER_COLUMNS)
     bind.execute(sa.text(f"CREATE TEMPORARY TABLE users_search_backfill (id bigint, {cols}) ON COMMIT DROP"))
-    raw = bind.connection.dbapi_connection
+    raw = bind.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
     for rows in _batches(bind):
         with raw.cursor() as cursor, cursor.copy(
             f"COPY users_search_backfill (id, {', '.join(USER_COLUMNS)}) FROM STDIN"
@@ -83,7 +85,9 @@ def upgrade() -> None:
         kind = sa.String(length, collation="C") if dialect == "postgresql" else sa.String(length)
         op.add_column("users", sa.Column(name, kind, nullable=False, server_default=""))
     if dialect == "sqlite":
-        _backfill_sqlite(bind.connection.dbapi_connection)
+        raw = bind.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        _backfill_sqlite(raw)
     else:
         _backfill_postgresql(bind)
     # Indexes after the backfill: one sort each instead of a million B-tree inserts.

@@ -182,7 +182,7 @@ def _rekind_rollup(table: str, dims: list[str], others: str) -> None:
     """Give `table` a key_kind primary-key dimension: every existing row counts as a customer's, then the
     counts `others` computes for non-customer keys (same dims + key_kind + n) move to their own rows."""
     op.execute(f"ALTER TABLE {table} RENAME TO {table}_old")
-    columns = {
+    columns: dict[str, sa.Date | sa.String | sa.Integer] = {
         "day": sa.Date(),
         "exchange": sa.String(length=40),
         "diagnosis": sa.String(length=40),
