@@ -147,32 +147,15 @@ def futures_auth_service_refusal(suberror: str) -> Reply:
     return Reply(401, _json(body), error=facts.FUTURES_KEY_CHECK_401_ERROR)
 
 
-_CLOUDFLARE_502 = """<html>
-<head><title>502 Bad Gateway</title></head>
-<body>
-<center><h1>502 Bad Gateway</h1></center>
-<hr><center>cloudflare</center>
-</body>
-</html>
-"""
+def _cloudflare_page(status: str) -> str:
+    """The error page Cloudflare, in front of the venues' APIs, answers in place of JSON."""
+    return (f"<html>\n<head><title>{status}</title></head>\n<body>\n<center><h1>{status}</h1></center>\n"
+            "<hr><center>cloudflare</center>\n</body>\n</html>\n")
 
-_NOT_FOUND = """<html>
-<head><title>404 Not Found</title></head>
-<body>
-<center><h1>404 Not Found</h1></center>
-<hr><center>cloudflare</center>
-</body>
-</html>
-"""
 
-_GATEWAY_TIMEOUT = """<html>
-<head><title>504 Gateway Time-out</title></head>
-<body>
-<center><h1>504 Gateway Time-out</h1></center>
-<hr><center>cloudflare</center>
-</body>
-</html>
-"""
+_CLOUDFLARE_502 = _cloudflare_page("502 Bad Gateway")
+_NOT_FOUND = _cloudflare_page("404 Not Found")
+_GATEWAY_TIMEOUT = _cloudflare_page("504 Gateway Time-out")
 
 _REGION_BLOCKED = """<html>
 <head><title>451 Unavailable For Legal Reasons</title></head>
