@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import uuid
 from collections import Counter
@@ -248,13 +247,6 @@ def test_practice_keys_of_the_sandbox_cast_are_stored_sealed(default_demo: Conso
             assert row is not None and row.label == member.name
             assert row.exchange == member.claimed_exchange
             assert open_credentials(s, keyring, row.id).secret == member.secret
-
-
-def test_practice_keys_are_skipped_when_the_sandbox_is_missing(console: Console,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "nbsupport.sandbox.cast", None)  # import now raises ImportError
-    report = build_demo(console, DemoSpec(users=20, seed=3, as_of=AS_OF))
-    assert report.practice_keys == 0 and report.users == 20
 
 
 def test_ensure_demo_data_builds_once(console: Console) -> None:

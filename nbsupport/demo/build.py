@@ -34,6 +34,7 @@ from nbsupport.demo.chunk import chunk_source
 from nbsupport.demo.frames import DAY, HOUR, MINUTE, Frame, from_us, to_us
 from nbsupport.demo.names import DEMO_EMAIL_SUFFIXES
 from nbsupport.demo.population import USERS_PER_CHUNK, Context
+from nbsupport.fleet.stats.rollups import rebuild_rollups
 from nbsupport.plain import plain_dict
 
 try:
@@ -96,7 +97,6 @@ class BuildReport:
     practice_keys: int = 0
     dropped_indexes: bool = False
     workers: int = 0
-    rollups_rebuilt: bool = False
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -177,16 +177,6 @@ def _count_non_demo_users(console: Console) -> int:
         return int(session.scalar(query) or 0)
 
 
-def refresh_rollups(console: Console) -> bool:
-    try:
-        from nbsupport.fleet.stats.rollups import rebuild_rollups
-    except ImportError as exc:
-        log.info("no fleet rollups to refresh (%s)", exc)
-        return False
-    rebuild_rollups(console)
-    return True
-
-
 def build_demo(
     console: Console,
     spec: DemoSpec | None = None,
@@ -259,7 +249,7 @@ def _build(console: Console, keyring: MasterKeyring, spec: DemoSpec, *, reset: b
                              "as_of": now.date().isoformat(), "reset": reset})
     phases["practice_keys"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    report.rollups_rebuilt = refresh_rollups(console)
+    rebuild_rollups(console)
     phases["rollups"] = time.perf_counter() - mark
     report.seconds = time.perf_counter() - started
     return report
@@ -285,7 +275,7 @@ def _write_in_one_transaction(console: Console, keyring: MasterKeyring, spec: De
                     cursor.execute("SET LOCAL synchronous_commit = off")
                     cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 with bulk.without_secondary_indexes(cursor, dialect, enabled=report.dropped_indexes,
-                                                    triggers=_rollups_available()):
+                                                    triggers=True):
                     if reset:
                         mark = time.perf_counter()
                         bulk.clear_demo_tables(cursor, dialect)
@@ -304,14 +294,6 @@ def _write_in_one_transaction(console: Console, keyring: MasterKeyring, spec: De
                 cursor.close()
     finally:
         raw.close()
-
-
-def _rollups_available() -> bool:
-    try:
-        import nbsupport.fleet.stats.rollups  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _offset_ids(frame: Frame, first: int) -> None:

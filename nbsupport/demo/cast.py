@@ -17,6 +17,7 @@ from nbsupport.credentials import Credentials
 from nbsupport.crypto import MasterKeyring
 from nbsupport.db.models import ExchangeKey, User
 from nbsupport.keys import KeyInputError, add_key
+from nbsupport.sandbox.cast import demo_cast
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,7 @@ def practice_email(case: str) -> str:
 
 
 def store_demo_cast(console: Console, keyring: MasterKeyring, now: datetime) -> int:
-    """Store every cast member not stored yet; returns how many were added (0 without the sandbox)."""
-    try:
-        from nbsupport.sandbox.cast import demo_cast
-    except ImportError as exc:
-        log.warning("practice keys skipped: the sandbox cast is not importable (%s)", exc)
-        return 0
+    """Store every cast member not stored yet; returns how many were added."""
     added = 0
     with console.session() as session:
         for member in demo_cast():
