@@ -32,6 +32,7 @@ from nbsupport.fleet.bulk.cohort import (
     select_cohort,
 )
 from nbsupport.fleet.bulk.models import BulkError, BulkReport, Progress, RetestFn, VenueBudget
+from nbsupport.fleet.bulk.processes import run_in_processes
 from nbsupport.fleet.bulk.scheduler import interleave, run_in_threads
 
 # A worker process costs about a second to start (imports): worth it from a few hundred keys.
@@ -147,8 +148,6 @@ def bulk_retest(
         "stop": stop or threading.Event(),
     }
     if workers > 1:
-        from nbsupport.fleet.bulk.processes import run_in_processes
-
         run_in_processes(console, todo, report, processes=workers, **shared)
     else:
         run_in_threads(console, todo, report, retest_fn or conntest.run_retest, **shared)
