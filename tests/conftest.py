@@ -94,6 +94,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if ON_POSTGRES:
+        # A test that never opens a database is the same on both backends, and the SQLite pass ran it.
+        # `every_backend` marks the few that reach the database some other way (a subprocess's env).
+        once = pytest.mark.skip(reason="opens no database: the SQLite pass runs it")
+        for item in items:
+            opens_database = "database_url" in getattr(item, "fixturenames", ())
+            if not opens_database and "every_backend" not in item.keywords:
+                item.add_marker(once)
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow suite: run with --run-slow (CI does)")

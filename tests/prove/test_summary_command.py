@@ -59,6 +59,7 @@ def test_figures_are_counted_per_suite_from_the_test_id() -> None:
         tally.add("fuzzing", "leaks", -1)
 
 
+@pytest.mark.every_backend
 def test_the_runner_runs_the_suites_from_the_repository_root_and_exits_on_the_verdict() -> None:
     one_suite = "test_tampered_credentials_are_refused_clearly_and_nothing_is_decrypted_or_recorded"
     done = subprocess.run(
