@@ -26,7 +26,7 @@ def main() -> None:
     name, url = args.db.split("=", 1)
     bp.prepare_process(Path(args.master_key_file))
     os.environ["NBSUPPORT_DATABASE_URL"] = url
-    page, params, prepare = bp.cases(bp._sample(url))["bulk (preview, 24 h)"]
+    page, params, prepare = bp.cases(bp.sample_rows(url))["bulk (preview, 24 h)"]
     first, rerun = bp.measure(page, params, prepare, 1)
     print(f"{name}: first preview with nothing cached {first:.0f} ms, rerun {rerun:.0f} ms")
 

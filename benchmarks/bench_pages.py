@@ -54,7 +54,7 @@ ADMIN = "bench.admin@noonbarbari.com"
 Prepare = Callable[[AppTest], None]
 
 
-def _sample(url: str) -> dict[str, str]:
+def sample_rows(url: str) -> dict[str, str]:
     """A user, a key and a ticket to open, from the middle of the database."""
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -169,7 +169,7 @@ def main() -> None:
         import streamlit as st
 
         st.cache_resource.clear()
-        sample = _sample(url)
+        sample = sample_rows(url)
         if not warmed:
             # The server process imports altair, pandas' IO and the pages' modules once, on the first visit
             # of each page after it starts: a start-up cost, not a page's. One untimed pass pays it.

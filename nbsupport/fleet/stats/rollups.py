@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from nbsupport.console import Console
-from nbsupport.db.models import Base, ConnectionTest, ExchangeKey
+from nbsupport.db.models import Base, ConnectionTest, ExchangeKey, KeyFingerprintCount
 from nbsupport.db.rollup_models import (
     BackfillNotableRun,
     DailyTestRollup,
@@ -156,8 +156,9 @@ def _notable_select_sql(dialect: str) -> str:
     )
 
 
-REBUILT_TABLES = ("test_rollup_daily", "recovery_rollup_daily", "backfill_notable_runs", "key_posture_rollup",
-                  "key_fingerprint_counts")
+# What rebuild_rollups_in deletes and refills, named from the models so the list cannot drift from them.
+REBUILT_TABLES = tuple(model.__tablename__ for model in (
+    DailyTestRollup, RecoveryRollupDaily, BackfillNotableRun, KeyPostureRollup, KeyFingerprintCount))
 
 
 def rebuild_rollups(console: Console) -> None:
